@@ -1,0 +1,47 @@
+# Loam. `make demo` shows the whole thing on one machine; `make test` is what
+# CI runs. Both set up what they need on a fresh machine.
+
+GO       ?= go
+BIN      := bin
+CMDS     := $(notdir $(wildcard cmd/*))
+FUZZTIME ?= 10s
+BENCH    ?= .
+
+.PHONY: all build test unit vet fmt-check bench fuzz lint demo clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# Everything CI checks: vet, formatting, the race-enabled unit and
+# integration tests.
+test: vet fmt-check unit
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -race -timeout 15m ./...
+
+# Benchmarks: figures go into docs/benchmarks.md with date and CPU.
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./...
+
+# Each fuzz target for FUZZTIME.
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz
+
+lint:
+	$(GO) tool staticcheck ./...
+
+demo:
+	$(GO) run ./internal/cmd/demo
+
+clean:
+	rm -rf $(BIN)
