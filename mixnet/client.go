@@ -1,0 +1,541 @@
+package mixnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"loam/internal/clock"
+	"loam/internal/xrand"
+	"loam/mixnet/directory"
+	"loam/mixnet/link"
+	"loam/onion"
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// Link is the client's link key; its queue at the gateway follows from
+	// it, so keep it to receive replies held while offline.
+	Link    link.KeyPair
+	Network Network
+	// Gateway names the gateway to use (its descriptor name); empty picks
+	// one at random and keeps it.
+	Gateway   string
+	Transport link.Transport
+	Directory *directory.Fetcher
+	Clock     clock.Clock
+	Logger    *slog.Logger
+	// SendQueue bounds packets waiting for the gateway link.
+	SendQueue int
+}
+
+// Reply is a sealed SURB reply handed over by the gateway; the client opens
+// it with the keys of the SURB its ID names.
+type Reply struct {
+	ID     onion.SURBID
+	Sealed []byte
+}
+
+// Client is the client side of a gateway link: it keeps a verified
+// directory, picks paths through the stratified topology, sends packets to
+// its gateway and receives SURB replies, reconnecting when the link drops.
+type Client struct {
+	cfg     ClientConfig
+	geo     onion.Geometry
+	log     *slog.Logger
+	linkCfg *link.Config
+	send    chan []byte
+	replies chan Reply
+
+	mu        sync.Mutex
+	docs      map[uint64]*directory.Document
+	gateway   *directory.Descriptor
+	connected bool
+	stale     error // why the directory is a cached one, if it is
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// ErrNoDirectory means the client holds no document for the current epoch.
+var ErrNoDirectory = errors.New("mixnet: no directory document for the current epoch")
+
+// NewClient returns a client; Start connects it.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = link.TCP{}
+	}
+	if cfg.Network.Geometry == (onion.Geometry{}) {
+		cfg.Network = DefaultNetwork
+	}
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = 1024
+	}
+	if cfg.Directory == nil {
+		return nil, errors.New("mixnet: client config: a directory fetcher is required")
+	}
+	if err := cfg.Network.Geometry.Validate(); err != nil {
+		return nil, fmt.Errorf("mixnet: client config: %w", err)
+	}
+	c := &Client{
+		cfg: cfg, geo: cfg.Network.Geometry, log: cfg.Logger.With("client", QueueID(cfg.Link.Public).String()[:8]),
+		send: make(chan []byte, cfg.SendQueue), replies: make(chan Reply, 1024),
+		docs: map[uint64]*directory.Document{},
+	}
+	c.linkCfg = &link.Config{FrameLen: c.geo.PacketLen(), Static: cfg.Link, Prologue: cfg.Network.Prologue(),
+		Clock: cfg.Clock, RekeyInterval: 2 * time.Minute, HandshakeTimeout: defaultHandshakeTimeout}
+	return c, nil
+}
+
+// Queue is the client's queue id at its gateway: the recipient of its SURBs.
+func (c *Client) Queue() onion.Recipient { return QueueID(c.cfg.Link.Public) }
+
+// Geometry is the network's packet geometry.
+func (c *Client) Geometry() onion.Geometry { return c.geo }
+
+// Start fetches the directory (or loads the cached one when no authority
+// answers) and keeps the gateway link up until ctx ends or Close.
+func (c *Client) Start(ctx context.Context) error {
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	if err := c.refresh(); err != nil {
+		c.cancel()
+		return err
+	}
+	c.wg.Add(2)
+	go c.directoryLoop()
+	go c.linkLoop()
+	return nil
+}
+
+// Close disconnects and waits for the client's goroutines.
+func (c *Client) Close() {
+	if c.cancel != nil {
+		c.cancel()
+		c.wg.Wait()
+	}
+}
+
+// Replies delivers the sealed replies the gateway hands over.
+func (c *Client) Replies() <-chan Reply { return c.replies }
+
+// Send queues a packet for the gateway. It fails at once when the queue is
+// full rather than block the caller's schedule.
+func (c *Client) Send(pkt []byte) error {
+	if len(pkt) != c.geo.PacketLen() {
+		return fmt.Errorf("mixnet: packet of %d bytes, want %d", len(pkt), c.geo.PacketLen())
+	}
+	select {
+	case c.send <- pkt:
+		return nil
+	default:
+		return errors.New("mixnet: send queue full; the gateway link is down or too slow")
+	}
+}
+
+// Status says whether the gateway link is up, which gateway it is, and why
+// the directory is stale if it is.
+func (c *Client) Status() (connected bool, gateway string, stale error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gateway != nil {
+		gateway = c.gateway.Name
+	}
+	return c.connected, gateway, c.stale
+}
+
+// Document returns the directory document of the current epoch.
+func (c *Client) Document() (*directory.Document, error) {
+	e := directory.Schedule{Period: c.cfg.Network.EpochPeriod}.Epoch(c.cfg.Clock.Now())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d := c.docs[e]; d != nil {
+		return d, nil
+	}
+	// Past the end of the newest document's epoch, keep using it (and say
+	// so in Status): a mixnet that cannot reach its authorities still runs
+	// on the last good topology until keys expire.
+	var newest *directory.Document
+	for _, d := range c.docs {
+		if newest == nil || d.Epoch > newest.Epoch {
+			newest = d
+		}
+	}
+	if newest != nil && newest.Epoch < e {
+		return newest, nil
+	}
+	return nil, ErrNoDirectory
+}
+
+// refresh fetches the documents of this epoch and the next; with no
+// authority reachable it falls back to the cached document.
+func (c *Client) refresh() error {
+	e := directory.Schedule{Period: c.cfg.Network.EpochPeriod}.Epoch(c.cfg.Clock.Now())
+	var firstErr error
+	for _, want := range []uint64{e, e + 1} {
+		c.mu.Lock()
+		_, have := c.docs[want]
+		c.mu.Unlock()
+		if have {
+			continue
+		}
+		doc, err := c.cfg.Directory.Fetch(c.ctx, want)
+		if err != nil {
+			if want == e {
+				firstErr = err
+			}
+			continue
+		}
+		if err := c.addDocument(doc); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for ep := range c.docs {
+		if ep+1 < e {
+			delete(c.docs, ep)
+		}
+	}
+	if firstErr == nil || c.docs[e] != nil {
+		c.stale = nil
+		return nil
+	}
+	if len(c.docs) > 0 {
+		c.stale = firstErr
+		return nil
+	}
+	cached, err := c.cfg.Directory.LoadCached()
+	if err != nil {
+		return fmt.Errorf("mixnet: no directory: authorities: %v; cache: %w", firstErr, err)
+	}
+	c.docs[cached.Epoch] = cached
+	c.stale = fmt.Errorf("running on the cached directory of epoch %d: %w", cached.Epoch, firstErr)
+	c.log.Warn("authorities unreachable; using the cached directory", "epoch", cached.Epoch, "err", firstErr)
+	return nil
+}
+
+func (c *Client) addDocument(doc *directory.Document) error {
+	p := doc.Params
+	if p.Geometry() != c.geo || p.EpochPeriod != c.cfg.Network.EpochPeriod {
+		return fmt.Errorf("mixnet: directory for epoch %d describes another network", doc.Epoch)
+	}
+	c.mu.Lock()
+	c.docs[doc.Epoch] = doc
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Client) directoryLoop() {
+	defer c.wg.Done()
+	for c.wait(c.cfg.Network.EpochPeriod / 8) {
+		if err := c.refresh(); err != nil {
+			c.log.Warn("directory refresh", "err", err)
+		}
+	}
+}
+
+func (c *Client) wait(d time.Duration) bool {
+	ch := make(chan struct{})
+	t := c.cfg.Clock.AfterFunc(d, func() { close(ch) })
+	select {
+	case <-ch:
+		return true
+	case <-c.ctx.Done():
+		t.Stop()
+		return false
+	}
+}
+
+// pickGateway keeps the gateway chosen first while the directory lists it:
+// the client's queue and its SURBs live there.
+func (c *Client) pickGateway(doc *directory.Document) (*directory.Descriptor, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gateway != nil {
+		if d := doc.Node(c.gateway.ID()); d != nil {
+			c.gateway = d
+			return d, nil
+		}
+	}
+	var options []*directory.Descriptor
+	for _, d := range doc.ByRole(directory.RoleGateway) {
+		if c.cfg.Gateway == "" || d.Name == c.cfg.Gateway {
+			options = append(options, d)
+		}
+	}
+	if len(options) == 0 {
+		return nil, fmt.Errorf("mixnet: the directory of epoch %d lists no gateway %q", doc.Epoch, c.cfg.Gateway)
+	}
+	c.gateway = options[xrand.IntN(len(options))]
+	return c.gateway, nil
+}
+
+func (c *Client) linkLoop() {
+	defer c.wg.Done()
+	backoff := defaultRedial
+	for c.ctx.Err() == nil {
+		conn, err := c.connect()
+		if err != nil {
+			c.log.Info("gateway link failed; retrying", "err", err, "in", backoff)
+			if !c.wait(backoff) {
+				return
+			}
+			backoff = min(2*backoff, defaultMaxRedial)
+			continue
+		}
+		backoff = defaultRedial
+		c.setConnected(true)
+		err = c.serve(conn)
+		c.setConnected(false)
+		conn.Close()
+		if c.ctx.Err() == nil {
+			c.log.Info("gateway link lost; reconnecting", "err", err)
+		}
+	}
+}
+
+func (c *Client) setConnected(v bool) {
+	c.mu.Lock()
+	c.connected = v
+	c.mu.Unlock()
+}
+
+func (c *Client) connect() (*link.Conn, error) {
+	doc, err := c.Document()
+	if err != nil {
+		return nil, err
+	}
+	gw, err := c.pickGateway(doc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	defer cancel()
+	raw, err := c.cfg.Transport.Dial(ctx, gw.Address)
+	if err != nil {
+		return nil, fmt.Errorf("mixnet: dialling gateway %s at %s: %w", gw.Name, gw.Address, err)
+	}
+	conn, err := link.Client(ctx, raw, c.linkCfg, link.PublicKey(gw.LinkKey))
+	if err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("mixnet: handshake with gateway %s: %w", gw.Name, err)
+	}
+	if err := awaitReady(ctx, raw, conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("mixnet: gateway %s refused the link: %w", gw.Name, err)
+	}
+	return conn, nil
+}
+
+// serve writes queued packets and reads replies until the link fails.
+func (c *Client) serve(conn *link.Conn) error {
+	dead := make(chan error, 1)
+	go func() { dead <- c.readReplies(conn) }()
+	idle := newTicker(c.cfg.Clock, defaultKeepalive)
+	defer idle.stop()
+	for {
+		select {
+		case pkt := <-c.send:
+			for more := true; more; {
+				if err := conn.WriteFrame(framePacket, pkt); err != nil {
+					c.requeue(pkt)
+					return err
+				}
+				select {
+				case pkt = <-c.send:
+				default:
+					more = false
+				}
+			}
+			if err := conn.Flush(); err != nil {
+				return err
+			}
+		case <-idle.c:
+			if err := conn.WriteKeepalive(); err != nil {
+				return err
+			}
+			if err := conn.Flush(); err != nil {
+				return err
+			}
+		case err := <-dead:
+			return err
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+	}
+}
+
+// requeue puts back a packet whose write failed, if there is room: it goes
+// out on the next link.
+func (c *Client) requeue(pkt []byte) {
+	select {
+	case c.send <- pkt:
+	default:
+	}
+}
+
+func (c *Client) readReplies(conn *link.Conn) error {
+	for {
+		typ, body, err := conn.ReadFrame()
+		if err != nil {
+			return err
+		}
+		if typ != frameReply {
+			continue
+		}
+		var r Reply
+		copy(r.ID[:], body)
+		r.Sealed = append([]byte(nil), body[onion.NodeIDLen:onion.NodeIDLen+c.geo.PayloadLen()]...)
+		select {
+		case c.replies <- r:
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+	}
+}
+
+// Paths.
+
+// Hop returns d as a hop of a path built in the current epoch.
+func (c *Client) hop(doc *directory.Document, d *directory.Descriptor, delay time.Duration) (onion.Hop, error) {
+	k, ok := d.OnionKey(doc.Epoch)
+	if !ok {
+		return onion.Hop{}, fmt.Errorf("mixnet: node %s has no onion key for epoch %d", d.Name, doc.Epoch)
+	}
+	return onion.Hop{Node: d.ID(), Key: k, Phase: uint8(doc.Epoch & 1), Delay: delay}, nil
+}
+
+// mixPath picks one mix in each layer at random, each holding the packet
+// for an exponential delay of mean 1/μ.
+func (c *Client) mixPath(doc *directory.Document) ([]onion.Hop, error) {
+	var hops []onion.Hop
+	for layer := 1; layer <= 3; layer++ {
+		mixes := doc.Layer(layer)
+		if len(mixes) == 0 {
+			return nil, fmt.Errorf("mixnet: the directory of epoch %d has no mix in layer %d", doc.Epoch, layer)
+		}
+		h, err := c.hop(doc, mixes[xrand.IntN(len(mixes))], xrand.Exp(doc.Params.Mu))
+		if err != nil {
+			return nil, err
+		}
+		hops = append(hops, h)
+	}
+	return hops, nil
+}
+
+// ForwardPath returns a path from the client's gateway through one mix per
+// layer to the service node dest.
+func (c *Client) ForwardPath(dest *directory.Descriptor) ([]onion.Hop, error) {
+	doc, err := c.Document()
+	if err != nil {
+		return nil, err
+	}
+	gw, err := c.pickGateway(doc)
+	if err != nil {
+		return nil, err
+	}
+	first, err := c.hop(doc, gw, 0)
+	if err != nil {
+		return nil, err
+	}
+	mixes, err := c.mixPath(doc)
+	if err != nil {
+		return nil, err
+	}
+	// dest may come from another epoch's document: take this epoch's
+	// descriptor of the same node, with this epoch's key.
+	here := doc.Node(dest.ID())
+	if here == nil {
+		return nil, fmt.Errorf("mixnet: service node %s is not in the directory of epoch %d", dest.Name, doc.Epoch)
+	}
+	last, err := c.hop(doc, here, 0)
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]onion.Hop{first}, mixes...), last), nil
+}
+
+// ReplyPath returns a SURB path: one mix per layer, then the client's
+// gateway.
+func (c *Client) ReplyPath() ([]onion.Hop, error) {
+	doc, err := c.Document()
+	if err != nil {
+		return nil, err
+	}
+	gw, err := c.pickGateway(doc)
+	if err != nil {
+		return nil, err
+	}
+	mixes, err := c.mixPath(doc)
+	if err != nil {
+		return nil, err
+	}
+	last, err := c.hop(doc, gw, 0)
+	if err != nil {
+		return nil, err
+	}
+	return append(mixes, last), nil
+}
+
+// Services lists the service nodes of the current directory that offer the
+// named service.
+func (c *Client) Services(name string) ([]*directory.Descriptor, error) {
+	doc, err := c.Document()
+	if err != nil {
+		return nil, err
+	}
+	var out []*directory.Descriptor
+	for _, d := range doc.ByRole(directory.RoleService) {
+		for _, s := range d.Services {
+			if s == name {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("mixnet: no service node offers %q in epoch %d", name, doc.Epoch)
+	}
+	return out, nil
+}
+
+// NewRequest builds a packet asking service `name` at dest for an answer:
+// it carries a fresh SURB back to this client. Keep the returned keys to
+// open the reply, whose ID is keys.ID.
+func (c *Client) NewRequest(dest *directory.Descriptor, name string, body []byte) (pkt []byte, keys *onion.SURBKeys, err error) {
+	rcpt, err := RecipientName(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	back, err := c.ReplyPath()
+	if err != nil {
+		return nil, nil, err
+	}
+	surb, keys, err := c.geo.NewSURB(back, c.Queue())
+	if err != nil {
+		return nil, nil, err
+	}
+	payload, err := NewRequestPayload(c.geo, surb, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	path, err := c.ForwardPath(dest)
+	if err != nil {
+		return nil, nil, err
+	}
+	pkt, err = c.geo.NewPacket(path, rcpt, payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pkt, keys, nil
+}

@@ -1,0 +1,226 @@
+package mixnet
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"loam/onion"
+)
+
+// EpochKeys holds a node's onion keys, one per epoch, with the replay filter
+// of each. Keys are made ahead of their epoch (they are published in the
+// node's descriptor before it starts), kept on disk so a restarted node still
+// opens packets built for it, and destroyed with their filter once their
+// grace window closes.
+type EpochKeys struct {
+	dir      string // "" keeps keys in memory only
+	capacity uint64
+	fp       float64
+
+	mu   sync.RWMutex
+	keys map[uint64]*epochKey
+}
+
+type epochKey struct {
+	epoch uint64
+	priv  *onion.PrivateKey
+
+	once   sync.Once
+	replay atomic.Pointer[replayFilter] // made on first use: only live keys pay its memory
+	cap    uint64
+	fp     float64
+}
+
+func (k *epochKey) filter() *replayFilter {
+	if f := k.replay.Load(); f != nil {
+		return f
+	}
+	k.once.Do(func() { k.replay.Store(newReplayFilter(k.cap, k.fp)) })
+	return k.replay.Load()
+}
+
+const keyFilePrefix, keyFileSuffix = "onion-", ".key"
+
+// OpenEpochKeys loads the keys stored in dir (created with mode 0700 if
+// missing); replay filters are sized for capacity tags at false-positive
+// rate fp.
+func OpenEpochKeys(dir string, capacity uint64, fp float64) (*EpochKeys, error) {
+	ks := &EpochKeys{dir: dir, capacity: capacity, fp: fp, keys: map[uint64]*epochKey{}}
+	if dir == "" {
+		return ks, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("mixnet: onion key directory: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("mixnet: onion key directory: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, keyFilePrefix) || !strings.HasSuffix(name, keyFileSuffix) {
+			continue
+		}
+		epoch, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, keyFilePrefix), keyFileSuffix), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("mixnet: onion key file %s: name is not onion-EPOCH.key", name)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("mixnet: onion key file %s: %w", name, err)
+		}
+		if len(b) != onion.KeyLen {
+			clear(b)
+			return nil, fmt.Errorf("mixnet: onion key file %s: %d bytes, want %d (corrupt?)", name, len(b), onion.KeyLen)
+		}
+		var seed [onion.KeyLen]byte
+		copy(seed[:], b)
+		clear(b)
+		priv, err := onion.NewPrivateKey(seed)
+		clear(seed[:])
+		if err != nil {
+			return nil, fmt.Errorf("mixnet: onion key file %s: %w", name, err)
+		}
+		ks.keys[epoch] = ks.newKey(epoch, priv)
+	}
+	return ks, nil
+}
+
+func (ks *EpochKeys) newKey(epoch uint64, priv *onion.PrivateKey) *epochKey {
+	return &epochKey{epoch: epoch, priv: priv, cap: ks.capacity, fp: ks.fp}
+}
+
+// Ensure makes and stores a key for every listed epoch that has none.
+func (ks *EpochKeys) Ensure(epochs ...uint64) error {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	for _, e := range epochs {
+		if _, ok := ks.keys[e]; ok {
+			continue
+		}
+		priv, err := onion.GenerateKey()
+		if err != nil {
+			return fmt.Errorf("mixnet: %w", err)
+		}
+		if err := ks.store(e, priv); err != nil {
+			return err
+		}
+		ks.keys[e] = ks.newKey(e, priv)
+	}
+	return nil
+}
+
+// store writes a key atomically: a crash leaves the old state or the new
+// one, never half a key.
+func (ks *EpochKeys) store(epoch uint64, priv *onion.PrivateKey) error {
+	if ks.dir == "" {
+		return nil
+	}
+	seed := priv.Bytes()
+	defer clear(seed[:])
+	name := filepath.Join(ks.dir, keyFilePrefix+strconv.FormatUint(epoch, 10)+keyFileSuffix)
+	tmp, err := os.CreateTemp(ks.dir, ".onion-*.tmp")
+	if err != nil {
+		return fmt.Errorf("mixnet: storing onion key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("mixnet: storing onion key: %w", err)
+	}
+	_, werr := tmp.Write(seed[:])
+	serr := tmp.Sync()
+	cerr := tmp.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return fmt.Errorf("mixnet: storing onion key: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		return fmt.Errorf("mixnet: storing onion key: %w", err)
+	}
+	return nil
+}
+
+// Public returns the public keys of the listed epochs that have keys.
+func (ks *EpochKeys) Public(epochs ...uint64) map[uint64]onion.PublicKey {
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
+	out := map[uint64]onion.PublicKey{}
+	for _, e := range epochs {
+		if k, ok := ks.keys[e]; ok {
+			out[e] = k.priv.Public()
+		}
+	}
+	return out
+}
+
+// lookup returns the key a packet of the given phase needs: the current
+// epoch's if the parity matches, else the previous epoch's while grace is
+// open (SPEC.md §2.2, §5.3).
+func (ks *EpochKeys) lookup(current uint64, inGrace bool, phase uint8) *epochKey {
+	e := current
+	if uint8(current&1) != phase {
+		if !inGrace || current == 0 {
+			return nil
+		}
+		e = current - 1
+	}
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
+	return ks.keys[e]
+}
+
+// Drop destroys every key of an epoch before the given one, with its file
+// and replay filter.
+func (ks *EpochKeys) Drop(before uint64) error {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	var errs []error
+	for e := range ks.keys {
+		if e >= before {
+			continue
+		}
+		delete(ks.keys, e)
+		if ks.dir != "" {
+			name := filepath.Join(ks.dir, keyFilePrefix+strconv.FormatUint(e, 10)+keyFileSuffix)
+			if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("mixnet: destroying old onion keys: %w", err)
+	}
+	return nil
+}
+
+// Epochs lists the epochs that have keys, ascending.
+func (ks *EpochKeys) Epochs() []uint64 {
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
+	out := make([]uint64, 0, len(ks.keys))
+	for e := range ks.keys {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// fill reports the fill ratio of epoch's replay filter: tags held over the
+// capacity it was sized for. A key whose filter was never used reports 0.
+func (ks *EpochKeys) fill(epoch uint64) float64 {
+	ks.mu.RLock()
+	k := ks.keys[epoch]
+	ks.mu.RUnlock()
+	if k == nil || k.replay.Load() == nil {
+		return 0
+	}
+	in, cp := k.replay.Load().fill()
+	return float64(in) / float64(cp)
+}

@@ -1,0 +1,127 @@
+package mixnet
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+
+	"loam/internal/clock"
+	"loam/onion"
+)
+
+// scheduler holds relayed packets for the delay their sender chose and
+// releases each at its due time. It keeps one heap and one Clock timer, armed
+// for the earliest packet: no goroutine sleeps per packet, and on a virtual
+// clock the same code runs in simulated time.
+type scheduler struct {
+	clock   clock.Clock
+	release func(next onion.NodeID, pkt []byte, due time.Time)
+	limit   int
+
+	mu    sync.Mutex
+	q     schedHeap
+	seq   uint64
+	timer clock.Timer
+	armed time.Time // due time the timer is armed for; zero when none
+}
+
+type schedItem struct {
+	due  time.Time
+	seq  uint64 // FIFO among equal due times
+	next onion.NodeID
+	pkt  []byte
+}
+
+func newScheduler(c clock.Clock, limit int, release func(onion.NodeID, []byte, time.Time)) *scheduler {
+	return &scheduler{clock: c, release: release, limit: limit}
+}
+
+// schedule queues pkt for next until due; a packet already due leaves at
+// once. It reports false, keeping nothing, when the scheduler already holds
+// its limit.
+func (s *scheduler) schedule(due time.Time, next onion.NodeID, pkt []byte) bool {
+	now := s.clock.Now()
+	if !due.After(now) {
+		s.release(next, pkt, due)
+		return true
+	}
+	s.mu.Lock()
+	if len(s.q) >= s.limit {
+		s.mu.Unlock()
+		return false
+	}
+	s.seq++
+	heap.Push(&s.q, schedItem{due: due, seq: s.seq, next: next, pkt: pkt})
+	s.armLocked(now)
+	s.mu.Unlock()
+	return true
+}
+
+// armLocked points the timer at the earliest item if it is not already
+// armed for that time or earlier.
+func (s *scheduler) armLocked(now time.Time) {
+	if len(s.q) == 0 {
+		return
+	}
+	head := s.q[0].due
+	if !s.armed.IsZero() && !head.Before(s.armed) {
+		return
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.armed = head
+	s.timer = s.clock.AfterFunc(head.Sub(now), s.fire)
+}
+
+// fire releases every item that is due, then re-arms for the rest.
+func (s *scheduler) fire() {
+	now := s.clock.Now()
+	s.mu.Lock()
+	var due []schedItem
+	for len(s.q) > 0 && !s.q[0].due.After(now) {
+		due = append(due, heap.Pop(&s.q).(schedItem))
+	}
+	s.armed, s.timer = time.Time{}, nil
+	s.armLocked(now)
+	s.mu.Unlock()
+	for _, it := range due {
+		s.release(it.next, it.pkt, it.due)
+	}
+}
+
+// len is the number of packets held.
+func (s *scheduler) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.q)
+}
+
+// stop drops the timer; held packets are abandoned with the node.
+func (s *scheduler) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.timer, s.armed, s.q = nil, time.Time{}, nil
+}
+
+type schedHeap []schedItem
+
+func (h schedHeap) Len() int { return len(h) }
+func (h schedHeap) Less(i, j int) bool {
+	if !h[i].due.Equal(h[j].due) {
+		return h[i].due.Before(h[j].due)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h schedHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *schedHeap) Push(x any)   { *h = append(*h, x.(schedItem)) }
+func (h *schedHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = schedItem{}
+	*h = old[:len(old)-1]
+	return it
+}
