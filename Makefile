@@ -7,7 +7,7 @@ CMDS     := $(notdir $(wildcard cmd/*))
 FUZZTIME ?= 10s
 BENCH    ?= .
 
-.PHONY: all build test unit vet fmt-check bench fuzz lint demo clean
+.PHONY: all build test unit integration vet fmt-check bench fuzz lint demo clean
 
 all: build
 
@@ -15,9 +15,10 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# Everything CI checks: vet, formatting, the race-enabled unit and
-# integration tests.
-test: vet fmt-check unit
+# Everything CI checks: vet, formatting, the race-enabled tests, then the
+# heavy integration tests (names ending in Integration), which skip under
+# -short and run here once, without the race detector's 5-10x slowdown.
+test: vet fmt-check unit integration
 
 vet:
 	$(GO) vet ./...
@@ -27,7 +28,10 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 unit:
-	$(GO) test -race -timeout 15m ./...
+	$(GO) test -race -short -timeout 15m ./...
+
+integration:
+	$(GO) test -count=1 -timeout 20m -run 'Integration$$' ./...
 
 # Benchmarks: figures go into docs/benchmarks.md with date and CPU.
 bench:

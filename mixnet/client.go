@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"loam/cover"
 	"loam/internal/clock"
 	"loam/internal/xrand"
 	"loam/mixnet/directory"
@@ -23,13 +24,22 @@ type ClientConfig struct {
 	Network Network
 	// Gateway names the gateway to use (its descriptor name); empty picks
 	// one at random and keeps it.
-	Gateway   string
+	Gateway string
+	// ViaOnion dials the gateway's Tor onion address instead of its TCP
+	// address; Transport must then reach onion services (a Tor client).
+	ViaOnion  bool
 	Transport link.Transport
 	Directory *directory.Fetcher
 	Clock     clock.Clock
 	Logger    *slog.Logger
 	// SendQueue bounds packets waiting for the gateway link.
 	SendQueue int
+	// Cover turns on cover traffic at the directory's rates (SPEC.md §6):
+	// real packets then leave only in real-or-drop slots, beside loops and
+	// drops. Every real user runs with it on.
+	Cover bool
+	// Loops configures loop-loss accounting (zero: cover's defaults).
+	Loops cover.LoopTrackerConfig
 }
 
 // Reply is a sealed SURB reply handed over by the gateway; the client opens
@@ -51,10 +61,15 @@ type Client struct {
 	replies chan Reply
 
 	mu        sync.Mutex
+	pending   map[onion.SURBID]*pendingCall
+	sendReal  func([]byte) error
 	docs      map[uint64]*directory.Document
 	gateway   *directory.Descriptor
 	connected bool
 	stale     error // why the directory is a cached one, if it is
+
+	cover *cover.Client
+	loops *cover.LoopTracker
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -90,8 +105,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	c := &Client{
 		cfg: cfg, geo: cfg.Network.Geometry, log: cfg.Logger.With("client", QueueID(cfg.Link.Public).String()[:8]),
 		send: make(chan []byte, cfg.SendQueue), replies: make(chan Reply, 1024),
-		docs: map[uint64]*directory.Document{},
+		docs: map[uint64]*directory.Document{}, pending: map[onion.SURBID]*pendingCall{},
 	}
+	c.sendReal = c.Send
 	c.linkCfg = &link.Config{FrameLen: c.geo.PacketLen(), Static: cfg.Link, Prologue: cfg.Network.Prologue(),
 		Clock: cfg.Clock, RekeyInterval: 2 * time.Minute, HandshakeTimeout: defaultHandshakeTimeout}
 	return c, nil
@@ -111,6 +127,14 @@ func (c *Client) Start(ctx context.Context) error {
 		c.cancel()
 		return err
 	}
+	if c.cfg.Cover {
+		doc, err := c.Document()
+		if err != nil {
+			c.cancel()
+			return err
+		}
+		c.startCover(doc)
+	}
 	c.wg.Add(2)
 	go c.directoryLoop()
 	go c.linkLoop()
@@ -121,6 +145,10 @@ func (c *Client) Start(ctx context.Context) error {
 func (c *Client) Close() {
 	if c.cancel != nil {
 		c.cancel()
+		if c.cover != nil {
+			c.cover.Stop()
+			c.loops.Stop()
+		}
 		c.wg.Wait()
 	}
 }
@@ -201,8 +229,12 @@ func (c *Client) refresh() error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	newest := uint64(0)
 	for ep := range c.docs {
-		if ep+1 < e {
+		newest = max(newest, ep)
+	}
+	for ep := range c.docs {
+		if ep+1 < e && ep != newest { // the newest stays: a stale directory beats none
 			delete(c.docs, ep)
 		}
 	}
@@ -224,6 +256,14 @@ func (c *Client) refresh() error {
 	return nil
 }
 
+// grace is the current document's grace window.
+func (c *Client) grace() time.Duration {
+	if doc, err := c.Document(); err == nil {
+		return doc.Params.Grace
+	}
+	return c.cfg.Network.EpochPeriod
+}
+
 func (c *Client) addDocument(doc *directory.Document) error {
 	p := doc.Params
 	if p.Geometry() != c.geo || p.EpochPeriod != c.cfg.Network.EpochPeriod {
@@ -241,6 +281,12 @@ func (c *Client) directoryLoop() {
 		if err := c.refresh(); err != nil {
 			c.log.Warn("directory refresh", "err", err)
 		}
+		if doc, err := c.Document(); err == nil && c.cover != nil {
+			c.cover.SetRates(ratesOf(doc.Params))
+		}
+		// A SURB lives as long as the onion keys it was made with: until
+		// the grace window after the next epoch starts.
+		c.expireCalls(2*c.cfg.Network.EpochPeriod + c.grace())
 	}
 }
 
@@ -269,6 +315,9 @@ func (c *Client) pickGateway(doc *directory.Document) (*directory.Descriptor, er
 	}
 	var options []*directory.Descriptor
 	for _, d := range doc.ByRole(directory.RoleGateway) {
+		if c.cfg.ViaOnion && d.OnionAddress == "" {
+			continue
+		}
 		if c.cfg.Gateway == "" || d.Name == c.cfg.Gateway {
 			options = append(options, d)
 		}
@@ -321,9 +370,16 @@ func (c *Client) connect() (*link.Conn, error) {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
-	raw, err := c.cfg.Transport.Dial(ctx, gw.Address)
+	addr := gw.Address
+	if c.cfg.ViaOnion {
+		if gw.OnionAddress == "" {
+			return nil, fmt.Errorf("mixnet: gateway %s publishes no onion address; choose a gateway that does or connect without Tor", gw.Name)
+		}
+		addr = gw.OnionAddress
+	}
+	raw, err := c.cfg.Transport.Dial(ctx, addr)
 	if err != nil {
-		return nil, fmt.Errorf("mixnet: dialling gateway %s at %s: %w", gw.Name, gw.Address, err)
+		return nil, fmt.Errorf("mixnet: dialling gateway %s at %s: %w", gw.Name, addr, err)
 	}
 	conn, err := link.Client(ctx, raw, c.linkCfg, link.PublicKey(gw.LinkKey))
 	if err != nil {
@@ -396,6 +452,9 @@ func (c *Client) readReplies(conn *link.Conn) error {
 		var r Reply
 		copy(r.ID[:], body)
 		r.Sealed = append([]byte(nil), body[onion.NodeIDLen:onion.NodeIDLen+c.geo.PayloadLen()]...)
+		if c.dispatch(r) {
+			continue
+		}
 		select {
 		case c.replies <- r:
 		case <-c.ctx.Done():
@@ -538,4 +597,168 @@ func (c *Client) NewRequest(dest *directory.Descriptor, name string, body []byte
 		return nil, nil, err
 	}
 	return pkt, keys, nil
+}
+
+// Calls: requests whose answers the client opens and dispatches itself.
+
+type pendingCall struct {
+	keys    *onion.SURBKeys
+	onReply func(body []byte)
+	made    time.Time
+}
+
+// SetSender routes the real packets Call sends through f instead of
+// straight to the gateway link: the cover layer's real-or-drop queue, so
+// that they leave only in scheduled slots.
+func (c *Client) SetSender(f func(pkt []byte) error) {
+	c.mu.Lock()
+	c.sendReal = f
+	c.mu.Unlock()
+}
+
+// Call sends body to the service name at dest with a fresh single-use reply
+// block and, when the answer comes back, opens it and calls onReply with it
+// (at most once, from the client's reading goroutine: onReply must not
+// block). It returns the SURB's id, which Forget abandons.
+func (c *Client) Call(dest *directory.Descriptor, name string, body []byte, onReply func(body []byte)) (onion.SURBID, error) {
+	pkt, keys, err := c.NewRequest(dest, name, body)
+	if err != nil {
+		return onion.SURBID{}, err
+	}
+	if err := c.expect(keys, onReply); err != nil {
+		return onion.SURBID{}, err
+	}
+	c.mu.Lock()
+	send := c.sendReal
+	c.mu.Unlock()
+	if err := send(pkt); err != nil {
+		c.Forget(keys.ID)
+		return onion.SURBID{}, err
+	}
+	return keys.ID, nil
+}
+
+// expect registers the keys of a SURB whose reply the client will dispatch.
+func (c *Client) expect(keys *onion.SURBKeys, onReply func([]byte)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) >= maxPendingCalls {
+		keys.Wipe()
+		return errors.New("mixnet: too many calls awaiting replies")
+	}
+	c.pending[keys.ID] = &pendingCall{keys: keys, onReply: onReply, made: c.cfg.Clock.Now()}
+	return nil
+}
+
+// maxPendingCalls bounds the SURB keys a client keeps.
+const maxPendingCalls = 1 << 16
+
+// Forget abandons a call: its reply, if one still comes, is dropped.
+func (c *Client) Forget(id onion.SURBID) {
+	c.mu.Lock()
+	p := c.pending[id]
+	delete(c.pending, id)
+	c.mu.Unlock()
+	if p != nil {
+		p.keys.Wipe()
+	}
+}
+
+// dispatch opens a reply to a call and hands it over; it reports false for
+// replies to SURBs the client did not make through Call.
+func (c *Client) dispatch(r Reply) bool {
+	c.mu.Lock()
+	p := c.pending[r.ID]
+	delete(c.pending, r.ID)
+	c.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	body, err := c.geo.OpenReply(p.keys, r.Sealed)
+	p.keys.Wipe()
+	if err != nil {
+		c.log.Warn("a reply failed authentication; dropped", "surb", r.ID.String())
+		return true
+	}
+	if p.onReply != nil {
+		p.onReply(body)
+	}
+	return true
+}
+
+// expireCalls forgets calls older than age: their SURBs' keys have left
+// the grace window, so no reply can come.
+func (c *Client) expireCalls(age time.Duration) {
+	cut := c.cfg.Clock.Now().Add(-age)
+	c.mu.Lock()
+	var old []*pendingCall
+	for id, p := range c.pending {
+		if p.made.Before(cut) {
+			old = append(old, p)
+			delete(c.pending, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, p := range old {
+		p.keys.Wipe()
+	}
+}
+
+// Cover packets.
+
+// DropPacket builds a packet for the drop recipient of a random service
+// node: cover traffic that looks like any other packet until its last hop.
+func (c *Client) DropPacket() ([]byte, error) {
+	doc, err := c.Document()
+	if err != nil {
+		return nil, err
+	}
+	services := doc.ByRole(directory.RoleService)
+	if len(services) == 0 {
+		return nil, fmt.Errorf("mixnet: the directory of epoch %d has no service node", doc.Epoch)
+	}
+	path, err := c.ForwardPath(services[xrand.IntN(len(services))])
+	if err != nil {
+		return nil, err
+	}
+	return c.geo.NewPacket(path, RecipientDrop, nil)
+}
+
+// LoopPacket builds a loop: a reply block for the path gateway, one mix per
+// layer, gateway, which the client fills itself, so the packet goes out
+// through every layer and comes back to it as a SURB reply. The id tells the
+// loop's return; the reply is dispatched to onReturn.
+func (c *Client) LoopPacket(onReturn func()) ([]byte, onion.SURBID, error) {
+	doc, err := c.Document()
+	if err != nil {
+		return nil, onion.SURBID{}, err
+	}
+	gw, err := c.pickGateway(doc)
+	if err != nil {
+		return nil, onion.SURBID{}, err
+	}
+	first, err := c.hop(doc, gw, 0)
+	if err != nil {
+		return nil, onion.SURBID{}, err
+	}
+	back, err := c.ReplyPath()
+	if err != nil {
+		return nil, onion.SURBID{}, err
+	}
+	surb, keys, err := c.geo.NewSURB(append([]onion.Hop{first}, back...), c.Queue())
+	if err != nil {
+		return nil, onion.SURBID{}, err
+	}
+	_, pkt, err := c.geo.NewReply(surb, nil)
+	if err != nil {
+		return nil, onion.SURBID{}, err
+	}
+	if err := c.expect(keys, func([]byte) {
+		if onReturn != nil {
+			onReturn()
+		}
+	}); err != nil {
+		return nil, onion.SURBID{}, err
+	}
+	return pkt, keys.ID, nil
 }

@@ -112,11 +112,13 @@ func (n *Node) readPackets(conn *link.Conn, kind string) {
 			n.metrics.drop(DropBadFrame)
 			continue
 		}
-		in := inbound{pkt: append(make([]byte, 0, len(body)), body...), received: n.cfg.Clock.Now()}
+		pkt := n.buffers.get()
+		copy(pkt, body)
 		select {
-		case n.work <- in:
+		case n.work <- inbound{pkt: pkt, received: n.cfg.Clock.Now()}:
 		default:
 			n.metrics.drop(DropOverload)
+			n.buffers.put(pkt)
 		}
 	}
 }
@@ -126,7 +128,9 @@ func (n *Node) worker() {
 	for {
 		select {
 		case in := <-n.work:
-			n.router.Handle(in.pkt, in.received)
+			if !n.router.Handle(in.pkt, in.received) {
+				n.buffers.put(in.pkt)
+			}
 		case <-n.ctx.Done():
 			return
 		}

@@ -3,6 +3,8 @@ package mixnet
 import (
 	"time"
 
+	"loam/cover"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -24,6 +26,7 @@ const (
 	DropNoService   DropReason = "no_service"   // deliver to a recipient this node does not serve
 	DropNoClient    DropReason = "no_client"    // reply for a client queue the gateway cannot hold
 	DropBadFrame    DropReason = "bad_frame"    // undecryptable or unexpected link frame
+	DropInjected    DropReason = "injected"     // a configured fault (tests, the test bed)
 )
 
 // Metrics are a node's Prometheus instruments. A nil *Metrics records
@@ -40,6 +43,8 @@ type Metrics struct {
 	Lateness   prometheus.Histogram   // time held beyond the chosen delay, seconds
 	Links      *prometheus.GaugeVec   // open links by direction and kind
 	ReplayFill prometheus.Gauge       // current key's filter fill / capacity
+	LoopLoss   prometheus.Gauge       // loss ratio of the node's own loops in the window
+	LoopAlarm  prometheus.Gauge       // 1 while loop loss exceeds what link loss explains
 }
 
 // NewMetrics registers a node's instruments with reg.
@@ -70,10 +75,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "loam_links_open", Help: "Open links, by direction and peer kind."}, []string{"direction", "kind"}),
 		ReplayFill: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "loam_replay_filter_fill_ratio", Help: "Tags in the current key's replay filter over its capacity."}),
+		LoopLoss: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "loam_loop_loss_ratio", Help: "Share of the node's own loops lost in the judged window."}),
+		LoopAlarm: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "loam_loop_alarm", Help: "1 while loop loss exceeds what link loss explains (n-1 attack or failing mix)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.FramesIn, m.FramesOut, m.Drops, m.Delivered, m.QueueDepth, m.Scheduled,
-			m.Unwrap, m.HopDelay, m.Lateness, m.Links, m.ReplayFill)
+			m.Unwrap, m.HopDelay, m.Lateness, m.Links, m.ReplayFill, m.LoopLoss, m.LoopAlarm)
 	}
 	return m
 }
@@ -111,5 +120,17 @@ func (m *Metrics) frameOut(kind string) {
 func (m *Metrics) link(direction, kind string, delta float64) {
 	if m != nil {
 		m.Links.WithLabelValues(direction, kind).Add(delta)
+	}
+}
+
+func (m *Metrics) loopReport(r cover.Report) {
+	if m == nil {
+		return
+	}
+	m.LoopLoss.Set(r.Loss)
+	if r.Alarm {
+		m.LoopAlarm.Set(1)
+	} else {
+		m.LoopAlarm.Set(0)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"loam/cover"
 	"loam/internal/clock"
 	"loam/mixnet/directory"
 	"loam/mixnet/link"
@@ -67,6 +68,14 @@ type Config struct {
 	Directory *directory.Fetcher
 	// Services are served at a service node, by recipient name.
 	Services map[string]Service
+
+	// Loops configures the accounting of the node's own loops (zero:
+	// cover's defaults); gateways and mixes send them at the directory's λM.
+	Loops cover.LoopTrackerConfig
+
+	// DropOutgoing, if set, is asked about every packet this node sends and
+	// drops it when it says so: fault injection for tests and the test bed.
+	DropOutgoing func(next onion.NodeID) bool
 
 	Workers        int           // unwrap workers; default GOMAXPROCS
 	QueueLen       int           // packets waiting for a worker
@@ -178,7 +187,13 @@ type Node struct {
 	linksMu sync.Mutex
 	links   map[onion.NodeID]*outLink
 	conns   map[*link.Conn]struct{}
+	extra   []net.Listener // listeners added with Serve
 	closing bool
+
+	buffers *bufferPool // packet buffers, recycled between links and workers
+
+	loops      *cover.LoopTracker
+	loopStream *cover.NodeLoops
 
 	uploaded uint64        // last epoch whose descriptor reached the authorities
 	syncNow  chan struct{} // asks the directory loop for an early sync
@@ -211,10 +226,16 @@ func NewNode(cfg Config) (*Node, error) {
 		links:      map[onion.NodeID]*outLink{},
 		conns:      map[*link.Conn]struct{}{},
 		syncNow:    make(chan struct{}, 1),
+		buffers:    newBufferPool(cfg.Network.Geometry.PacketLen(), cfg.QueueLen+cfg.LinkQueue),
 	}
 	n.clients = newClients(n)
 	services := map[onion.Recipient]Service{
 		RecipientDrop: ServiceFunc(func(*Request) {}),
+		RecipientLoop: ServiceFunc(func(r *Request) {
+			if n.loops != nil && len(r.Body) >= len(cover.LoopID{}) {
+				n.loops.Returned(cover.LoopID(r.Body[:len(cover.LoopID{})]))
+			}
+		}),
 	}
 	for name, s := range cfg.Services {
 		r, _ := RecipientName(name)
@@ -273,6 +294,7 @@ func (n *Node) Start(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	n.startLoops()
 	n.wg.Add(1 + n.cfg.Workers)
 	go n.acceptLoop(ln)
 	for range n.cfg.Workers {
@@ -289,6 +311,21 @@ func (n *Node) Start(ctx context.Context) error {
 		n.shutdown()
 	}()
 	n.log.Info("node started", "listen", ln.Addr().String(), "id", n.ID().String())
+	return nil
+}
+
+// Serve accepts links on another listener as well as the node's own: a
+// gateway's Tor onion service, for instance. It returns at once; the node
+// closes ln when it stops.
+func (n *Node) Serve(ln net.Listener) error {
+	n.linksMu.Lock()
+	defer n.linksMu.Unlock()
+	if n.ctx == nil || n.closing {
+		return errors.New("mixnet: Serve on a node that is not running")
+	}
+	n.extra = append(n.extra, ln)
+	n.wg.Add(1)
+	go n.acceptLoop(ln)
 	return nil
 }
 
@@ -309,10 +346,18 @@ func (n *Node) shutdown() {
 	for c := range n.conns {
 		conns = append(conns, c)
 	}
+	extra := n.extra
 	n.linksMu.Unlock()
 	n.ln.Close()
+	for _, ln := range extra {
+		ln.Close()
+	}
 	for _, c := range conns {
 		c.Close()
+	}
+	if n.loopStream != nil {
+		n.loopStream.Stop()
+		n.loops.Stop()
 	}
 	n.router.Close()
 }
@@ -389,6 +434,9 @@ func (n *Node) AddDocument(doc *directory.Document) error {
 	}
 	n.topo.add(doc, keepFrom)
 	n.router.SetEpochs(p.EpochPeriod, p.Grace)
+	if n.loopStream != nil {
+		n.loopStream.SetRate(p.LambdaM)
+	}
 	if doc.Node(n.ID()) == nil {
 		n.log.Warn("this node is not in the directory", "epoch", doc.Epoch)
 	}
@@ -441,6 +489,9 @@ func (n *Node) directoryLoop() {
 		}
 		n.clients.expire(now)
 		n.metrics.ReplayFill.Set(n.keys.fill(e))
+		if n.loops != nil {
+			n.metrics.loopReport(n.loops.Last())
+		}
 		step := period / 8
 		next := directory.Schedule{Period: period}.Start(e + 1)
 		if toNext := next.Sub(now); toNext > 0 && toNext < step {

@@ -28,6 +28,11 @@ type outLink struct {
 // Send implements Outbox: it queues pkt on the link to next, creating the
 // link on first use. A full queue drops the packet.
 func (n *Node) Send(next onion.NodeID, pkt []byte) {
+	if n.cfg.DropOutgoing != nil && n.cfg.DropOutgoing(next) {
+		n.metrics.drop(DropInjected)
+		n.buffers.put(pkt)
+		return
+	}
 	l := n.outLink(next)
 	if l == nil {
 		n.metrics.drop(DropLinkDown)
@@ -37,6 +42,7 @@ func (n *Node) Send(next onion.NodeID, pkt []byte) {
 	case l.q <- pkt:
 	default:
 		n.metrics.drop(DropOverload)
+		n.buffers.put(pkt)
 	}
 }
 
@@ -67,8 +73,9 @@ func (l *outLink) forget() {
 	l.n.linksMu.Unlock()
 	for {
 		select {
-		case <-l.q:
+		case pkt := <-l.q:
 			l.n.metrics.drop(DropLinkDown)
+			l.n.buffers.put(pkt)
 		default:
 			return
 		}
@@ -203,12 +210,17 @@ func (l *outLink) serve(ctx context.Context, conn *link.Conn) error {
 // writeBatch writes pkt and whatever else is already queued, then flushes
 // once: under load many frames share one system call.
 func (l *outLink) writeBatch(conn *link.Conn, pkt []byte) error {
-	for range maxBatch {
-		if err := conn.WriteFrame(framePacket, pkt); err != nil {
+	for n := 1; ; n++ {
+		err := conn.WriteFrame(framePacket, pkt)
+		l.n.buffers.put(pkt) // WriteFrame sealed a copy
+		if err != nil {
 			l.n.metrics.drop(DropLinkDown)
 			return err
 		}
 		l.n.metrics.frameOut("node")
+		if n == maxBatch {
+			break
+		}
 		select {
 		case pkt = <-l.q:
 			continue

@@ -97,13 +97,15 @@ func (r *Router) Epoch(now time.Time) (current uint64, inGrace bool) {
 	return current, inGrace
 }
 
-// Handle processes one packet that arrived at received. It owns pkt.
-func (r *Router) Handle(pkt []byte, received time.Time) {
+// Handle processes one packet that arrived at received. It reports whether
+// it kept pkt (a relayed packet passes to the Outbox); otherwise the caller
+// may reuse the buffer once Handle returns.
+func (r *Router) Handle(pkt []byte, received time.Time) (kept bool) {
 	cur, grace := r.Epoch(r.clock.Now())
 	k := r.keys.lookup(cur, grace, onion.KeyPhase(pkt))
 	if k == nil {
 		r.metrics.drop(DropNoKey)
-		return
+		return false
 	}
 	start := time.Now() // a CPU-time metric, not protocol time
 	u, err := r.geo.Unwrap(k.priv, pkt)
@@ -114,34 +116,36 @@ func (r *Router) Handle(pkt []byte, received time.Time) {
 		} else {
 			r.metrics.drop(DropMalformed)
 		}
-		return
+		return false
 	}
 	if k.filter().seen(&u.ReplayTag) {
 		r.metrics.drop(DropReplay)
-		return
+		return false
 	}
 	switch u.Command {
 	case onion.Relay:
 		if !(*r.canSendTo.Load())(u.Next) {
 			r.metrics.drop(DropBadNextHop)
-			return
-		}
-		if !r.sched.schedule(received.Add(u.Delay), u.Next, u.Packet) {
-			r.metrics.drop(DropOverload)
-			return
+			return false
 		}
 		if r.metrics != nil {
 			r.metrics.HopDelay.Observe(u.Delay.Seconds())
 		}
+		if !r.sched.schedule(received.Add(u.Delay), u.Next, u.Packet) {
+			r.metrics.drop(DropOverload)
+			return false
+		}
+		return true
 	case onion.Deliver:
 		r.deliver(u.Recipient, u.Payload)
 	case onion.SURBReply:
 		if r.clients == nil {
 			r.metrics.drop(DropNoClient)
-			return
+			return false
 		}
 		r.clients.DeliverReply(u.Recipient, u.SURBID, u.Payload)
 	}
+	return false
 }
 
 // release sends a packet whose delay is over.

@@ -153,3 +153,20 @@ func (t *topology) has(e uint64) bool {
 	_, ok := t.docs[e]
 	return ok
 }
+
+// current returns the document of epoch e, or the newest older one: a node
+// whose directory is late keeps using the last good one.
+func (t *topology) current(e uint64) *directory.Document {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if d := t.docs[e]; d != nil {
+		return d
+	}
+	var best *directory.Document
+	for ep, d := range t.docs {
+		if ep < e && (best == nil || ep > best.Epoch) {
+			best = d
+		}
+	}
+	return best
+}

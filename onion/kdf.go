@@ -4,8 +4,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
-	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 
@@ -15,7 +13,7 @@ import (
 // hopKeys is everything one hop's shared secret yields (SPEC.md §2.3) but
 // the β keystream, which the same derivation writes to a caller's buffer.
 type hopKeys struct {
-	mac    [macKeyLen]byte // HMAC-SHA-256 key for γ
+	mac    [macKeyLen]byte // secret prefix of γ
 	sprp   lioness.Key     // payload layer
 	replay ReplayTag
 }
@@ -53,19 +51,20 @@ func sharedSecret(priv *ecdh.PrivateKey, alpha []byte) ([]byte, error) {
 // (as sent, phase bit included) and the hop's public key, as a KEM binds
 // its context, so a secret never serves under another context.
 //
-// One HKDF-Extract makes a PRK; AES-256-CTR under it is the expansion.
-// HKDF-Expand would cost seven HMACs a hop, a tenth of the budget that one
-// X25519 multiplication sets.
+// One SHA-256 of the labelled secret and context makes a PRK; AES-256-CTR
+// under it is the expansion (SPEC.md §2.3). HKDF would cost eight HMACs a
+// hop, a tenth of the budget that one X25519 multiplication sets.
 func deriveHopKeys(shared, alpha []byte, pub *PublicKey, k *hopKeys, stream []byte) {
-	var ikm [3 * KeyLen]byte
-	defer clear(ikm[:])
-	copy(ikm[:], shared)
-	copy(ikm[KeyLen:], alpha)
-	copy(ikm[2*KeyLen:], pub[:])
+	var in [len(labelHop) + 3*KeyLen]byte
+	defer clear(in[:])
+	n := copy(in[:], labelHop)
+	n += copy(in[n:], shared)
+	n += copy(in[n:], alpha)
+	copy(in[n:], pub[:])
 
 	var material [hopKeyMaterial]byte
 	defer clear(material[:])
-	x := expander(labelHop, ikm[:])
+	x := expander(in[:])
 	x.XORKeyStream(material[:], material[:])
 	rest := material[:]
 	rest = rest[copy(k.mac[:], rest):]
@@ -78,20 +77,19 @@ func deriveHopKeys(shared, alpha []byte, pub *PublicKey, k *hopKeys, stream []by
 // deriveSURBKey expands the seed a SURB carries into the payload key the
 // replier seals with.
 func deriveSURBKey(seed []byte, k *lioness.Key) {
+	var in [len(labelSURB) + surbKeySeedLen]byte
+	defer clear(in[:])
+	copy(in[copy(in[:], labelSURB):], seed)
 	clear(k[:])
-	expander(labelSURB, seed).XORKeyStream(k[:], k[:])
+	expander(in[:]).XORKeyStream(k[:], k[:])
 }
 
-// expander returns AES-256-CTR (zero IV) keyed by HKDF-Extract(SHA-256,
-// salt = label, ikm). Each PRK keys exactly one stream, so the fixed IV
-// never repeats under a key.
-func expander(label string, ikm []byte) cipher.Stream {
-	prk, err := hkdf.Extract(sha256.New, ikm, []byte(label))
-	if err != nil {
-		panic("onion: " + err.Error()) // unreachable outside FIPS-only mode
-	}
-	defer clear(prk)
-	c, err := aes.NewCipher(prk)
+// expander returns AES-256-CTR (zero IV) keyed by SHA-256(in). Each PRK
+// keys exactly one stream, so the fixed IV never repeats under a key.
+func expander(in []byte) cipher.Stream {
+	prk := sha256.Sum256(in)
+	defer clear(prk[:])
+	c, err := aes.NewCipher(prk[:])
 	if err != nil {
 		panic("onion: " + err.Error()) // unreachable: the PRK is 32 bytes
 	}
@@ -99,13 +97,17 @@ func expander(label string, ikm []byte) cipher.Stream {
 	return cipher.NewCTR(c, iv[:])
 }
 
-// headerMAC is γ: HMAC-SHA-256 over α ‖ β, truncated to MACLen bytes.
+// headerMAC is γ: SHA-256(μ ‖ α ‖ β) truncated to MACLen bytes. A
+// secret-prefix hash is a sound MAC here because μ is fresh for every hop of
+// every packet and α ‖ β has one length per geometry: no two messages are
+// prefixes of each other, and the truncation leaves no state to extend.
 func headerMAC(key *[macKeyLen]byte, alpha, beta []byte) [MACLen]byte {
-	h := hmac.New(sha256.New, key[:])
-	h.Write(alpha)
-	h.Write(beta)
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
+	var buf [macKeyLen + KeyLen + MaxHops*SlotLen]byte
+	n := copy(buf[:], key[:])
+	n += copy(buf[n:], alpha)
+	n += copy(buf[n:], beta)
+	sum := sha256.Sum256(buf[:n])
+	clear(buf[:macKeyLen])
 	var out [MACLen]byte
 	copy(out[:], sum[:])
 	return out

@@ -42,12 +42,13 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// TestParameters are network parameters sized for tests: 3-second epochs,
-// 5 ms mean mixing delay.
+// TestParameters are network parameters sized for tests: 5-second epochs
+// (short enough to cross several in a test, long enough for the
+// authorities' rounds on a loaded machine), 5 ms mean mixing delay.
 func TestParameters() directory.Parameters {
 	p := directory.DefaultParameters()
-	p.EpochPeriod = 3 * time.Second
-	p.Grace = time.Second
+	p.EpochPeriod = 5 * time.Second
+	p.Grace = 2 * time.Second
 	p.Mu = 5 * time.Millisecond
 	return p
 }
@@ -208,14 +209,21 @@ func (n *Network) startNode(name string, role directory.Role, layer int, service
 }
 
 // NewClient starts a client of this network.
-func (n *Network) NewClient(t testing.TB) *mixnet.Client {
+func (n *Network) NewClient(t testing.TB) *mixnet.Client { return n.NewClientWith(t, nil) }
+
+// NewClientWith starts a client whose config adjust may change first.
+func (n *Network) NewClientWith(t testing.TB, adjust func(*mixnet.ClientConfig)) *mixnet.Client {
 	t.Helper()
 	lk, err := link.GenerateKeyPair()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := mixnet.NewClient(mixnet.ClientConfig{Link: lk, Network: n.Network(),
-		Transport: n.opts.Transport, Directory: n.Fetcher(t.TempDir()), Logger: n.opts.Logger})
+	cfg := mixnet.ClientConfig{Link: lk, Network: n.Network(),
+		Transport: n.opts.Transport, Directory: n.Fetcher(t.TempDir()), Logger: n.opts.Logger}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	c, err := mixnet.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,5 +63,5 @@ const (
 	// frames) keeps a gateway's thousands of links at 32 KiB each while one
 	// link still moves over 200,000 frames/s on loopback; 64 KiB buys only
 	// about 25 % more.
-	ioBufferTarget = 16 << 10
+	ioBufferTarget = 64 << 10 // 26 default frames; 64 KiB measured 25 % faster than 16 KiB
 )

@@ -1,0 +1,5 @@
+//go:build !race
+
+package localnet_test
+
+const raceEnabled = false

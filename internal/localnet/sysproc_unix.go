@@ -1,0 +1,11 @@
+//go:build unix && !linux
+
+package localnet
+
+import "syscall"
+
+// sysProcAttr puts each process in its own process group, so that killing
+// the group ends anything it started.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}

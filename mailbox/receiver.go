@@ -1,0 +1,335 @@
+package mailbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"loam/mixnet/directory"
+	"loam/onion"
+)
+
+// Message is a message delivered from a box.
+type Message struct {
+	ID   MessageID
+	Body []byte
+}
+
+// Receiver reads the messages of one box from its replicas and delivers
+// each exactly once: fragments of a message may arrive more than once (a
+// deposit retransmitted after a lost acknowledgement stores nothing new, but
+// a fragment may sit on two replicas) and a message is handed over only the
+// first time it is rebuilt (the fault of Katzenpost #152 was the opposite).
+// After a message is delivered its fragments are deleted from the replicas.
+type Receiver struct {
+	c   *Client
+	box *Box
+	// Seen, if set, reports messages delivered before (by an earlier
+	// process: the caller's persistent record); Delivered is told of each
+	// new one before Sync returns it.
+	Seen      func(MessageID) bool
+	Delivered func(MessageID)
+
+	mu        sync.Mutex
+	replicas  map[onion.NodeID]*replicaState
+	partial   map[MessageID]*assembly
+	delivered map[MessageID]time.Time
+	bytes     int
+}
+
+type replicaState struct {
+	cursor  uint64
+	deleted uint64
+	entries []tracked // ascending by seq, not yet deleted
+}
+
+type tracked struct {
+	seq  uint64
+	msg  MessageID
+	done bool // its message was delivered, or it is junk
+}
+
+// Receiver memory bounds.
+const (
+	maxPartialMessages = 1024
+	maxPartialBytes    = 64 << 20
+	maxDelivered       = 1 << 18
+	fetchWindow        = 64
+)
+
+// NewReceiver returns a receiver of box's messages.
+func (c *Client) NewReceiver(box *Box) *Receiver {
+	return &Receiver{c: c, box: box, replicas: map[onion.NodeID]*replicaState{},
+		partial: map[MessageID]*assembly{}, delivered: map[MessageID]time.Time{}}
+}
+
+// Sync fetches what the box's replicas hold, returns the messages that are
+// now complete and were not delivered before, and deletes what it has
+// delivered. A replica that does not answer is skipped (and named in the
+// error); the messages returned are good whatever the error.
+func (r *Receiver) Sync(ctx context.Context) ([]Message, error) {
+	replicas, err := r.c.Replicas(r.box.Cap.ID())
+	if err != nil {
+		return nil, err
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		out  []Message
+		errs []error
+	)
+	for _, rep := range replicas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msgs, err := r.syncReplica(ctx, rep)
+			mu.Lock()
+			defer mu.Unlock()
+			out = append(out, msgs...)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", rep.Name, err))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, rep := range replicas {
+		if err := r.deleteDone(ctx, rep); err != nil && ctx.Err() == nil {
+			errs = append(errs, fmt.Errorf("%s: deleting: %w", rep.Name, err))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func (r *Receiver) state(id onion.NodeID) *replicaState {
+	s := r.replicas[id]
+	if s == nil {
+		s = &replicaState{cursor: 1}
+		r.replicas[id] = s
+	}
+	return s
+}
+
+// syncReplica reads everything the replica holds past this receiver's
+// cursor: one fetch learns the head, then fetches for the rest go out in
+// parallel, each in its own packet.
+func (r *Receiver) syncReplica(ctx context.Context, rep *directory.Descriptor) ([]Message, error) {
+	id := r.box.Cap.ID()
+	r.mu.Lock()
+	cursor := r.state(rep.ID()).cursor
+	r.mu.Unlock()
+
+	first, err := r.c.Fetch(ctx, rep, id, cursor, 255)
+	if err != nil {
+		return nil, err
+	}
+	out := r.take(rep, first.Entries)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		errs  []error
+		slots = make(chan struct{}, fetchWindow)
+	)
+	for seq := first.Next; seq < first.Head; seq++ {
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			rep2, err := r.c.Fetch(ctx, rep, id, seq, 1)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			out = append(out, r.take(rep, rep2.Entries)...)
+		}()
+	}
+	wg.Wait()
+	if len(errs) == 0 {
+		r.mu.Lock()
+		s := r.state(rep.ID())
+		s.cursor = max(s.cursor, first.Head)
+		r.mu.Unlock()
+	}
+	return out, errors.Join(errs...)
+}
+
+// take records entries fetched from rep and returns the messages they
+// complete.
+func (r *Receiver) take(rep *directory.Descriptor, entries []Entry) []Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.state(rep.ID())
+	var out []Message
+	for _, e := range entries {
+		if e.Seq <= s.deleted || s.has(e.Seq) {
+			continue
+		}
+		t := tracked{seq: e.Seq, done: true}
+		if f, err := parseFragment(e.Blob); err == nil {
+			t.msg = f.id
+			switch {
+			case r.isDelivered(f.id):
+			default:
+				_, macKey := messageKeys(&r.box.Key, f.id)
+				ok := f.authentic(&macKey)
+				clear(macKey[:])
+				if ok {
+					t.done = false
+					if m, complete := r.addFragment(f); complete {
+						out = append(out, m)
+					}
+				}
+			}
+		}
+		s.insert(t)
+	}
+	return out
+}
+
+// addFragment adds an authentic fragment; when its message is complete it
+// opens it and marks it delivered.
+func (r *Receiver) addFragment(f *fragment) (Message, bool) {
+	a := r.partial[f.id]
+	if a == nil {
+		r.evictIfFull()
+		a = &assembly{}
+		r.partial[f.id] = a
+	}
+	before := a.have
+	if !a.add(f) {
+		r.bytes += (a.have - before) * len(f.shard)
+		return Message{}, false
+	}
+	r.bytes -= before * a.size
+	delete(r.partial, f.id)
+	body, err := a.open(&r.box.Key, f.id)
+	r.markDone(f.id)
+	if err != nil {
+		return Message{}, false // authentic fragments that do not open: nothing to deliver, ever
+	}
+	r.delivered[f.id] = r.c.clock.Now()
+	r.trimDelivered()
+	if r.Delivered != nil {
+		r.Delivered(f.id)
+	}
+	return Message{ID: f.id, Body: body}, true
+}
+
+func (r *Receiver) isDelivered(id MessageID) bool {
+	if _, ok := r.delivered[id]; ok {
+		return true
+	}
+	return r.Seen != nil && r.Seen(id)
+}
+
+// markDone marks every tracked fragment of message id, on every replica,
+// as deletable.
+func (r *Receiver) markDone(id MessageID) {
+	for _, s := range r.replicas {
+		for i := range s.entries {
+			if s.entries[i].msg == id {
+				s.entries[i].done = true
+			}
+		}
+	}
+}
+
+// evictIfFull forgets the oldest-started partial message when memory is
+// full; its fragments stay on the replicas, so the cursors rewind to read
+// them again later.
+func (r *Receiver) evictIfFull() {
+	if len(r.partial) < maxPartialMessages && r.bytes < maxPartialBytes {
+		return
+	}
+	for id, a := range r.partial {
+		delete(r.partial, id)
+		r.bytes -= a.have * a.size
+		for _, s := range r.replicas {
+			for _, t := range s.entries {
+				if t.msg == id && !t.done {
+					s.cursor = min(s.cursor, t.seq)
+				}
+			}
+			s.entries = dropMsg(s.entries, id)
+		}
+		return
+	}
+}
+
+func dropMsg(ts []tracked, id MessageID) []tracked {
+	out := ts[:0]
+	for _, t := range ts {
+		if t.done || t.msg != id {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (r *Receiver) trimDelivered() {
+	if len(r.delivered) <= maxDelivered {
+		return
+	}
+	var oldest MessageID
+	var at time.Time
+	for id, t := range r.delivered {
+		if at.IsZero() || t.Before(at) {
+			oldest, at = id, t
+		}
+	}
+	delete(r.delivered, oldest)
+}
+
+func (s *replicaState) has(seq uint64) bool {
+	for _, t := range s.entries {
+		if t.seq == seq {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *replicaState) insert(t tracked) {
+	i := len(s.entries)
+	for i > 0 && s.entries[i-1].seq > t.seq {
+		i--
+	}
+	s.entries = append(s.entries, tracked{})
+	copy(s.entries[i+1:], s.entries[i:])
+	s.entries[i] = t
+}
+
+// deleteDone deletes, at rep, the longest run of entries from the start
+// whose messages are delivered (or that are junk).
+func (r *Receiver) deleteDone(ctx context.Context, rep *directory.Descriptor) error {
+	r.mu.Lock()
+	s := r.state(rep.ID())
+	prev := s.deleted
+	upTo := prev
+	for n := 0; n < len(s.entries) && s.entries[n].done; n++ {
+		upTo = s.entries[n].seq
+	}
+	r.mu.Unlock()
+	if upTo == prev {
+		return nil
+	}
+	if _, err := r.c.Delete(ctx, rep, r.box.Cap, upTo); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.deleted = max(s.deleted, upTo)
+	i := 0
+	for i < len(s.entries) && s.entries[i].seq <= s.deleted {
+		i++
+	}
+	s.entries = s.entries[i:]
+	return nil
+}
