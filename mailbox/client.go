@@ -45,6 +45,9 @@ var DefaultRetryPolicy = RetryPolicy{Attempts: 8, Base: 3 * time.Second, Max: 60
 // ErrNoAnswer means no attempt of a request got an answer.
 var ErrNoAnswer = errors.New("mailbox: no answer from the replica; it may be down or the network is losing packets")
 
+// ErrReadOnly means a deposit or delete was asked of a read-only capability.
+var ErrReadOnly = errors.New("mailbox: the capability is read-only")
+
 // StatusError is a replica's refusal.
 type StatusError struct{ Status Status }
 
@@ -80,6 +83,9 @@ func (c *Client) Replicas(id ID) ([]*directory.Descriptor, error) {
 // Deposit stores blob in c's mailbox at replica and returns its sequence
 // number there once the replica has it durably.
 func (c *Client) Deposit(ctx context.Context, replica *directory.Descriptor, cp Capability, blob []byte) (uint64, error) {
+	if !cp.CanWrite() {
+		return 0, ErrReadOnly
+	}
 	if len(blob) > MaxBlob(c.Geometry()) {
 		return 0, fmt.Errorf("mailbox: blob of %d bytes exceeds %d", len(blob), MaxBlob(c.Geometry()))
 	}
@@ -100,6 +106,9 @@ func (c *Client) Fetch(ctx context.Context, replica *directory.Descriptor, id ID
 // Delete removes every entry up to and including upTo from c's mailbox at
 // replica.
 func (c *Client) Delete(ctx context.Context, replica *directory.Descriptor, cp Capability, upTo uint64) (uint64, error) {
+	if !cp.CanWrite() {
+		return 0, ErrReadOnly
+	}
 	r, err := c.do(ctx, replica, opDelete, AppendDelete(nil, cp, upTo))
 	if err != nil {
 		return 0, err

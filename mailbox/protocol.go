@@ -74,10 +74,19 @@ type ID [IDLen]byte
 func (id ID) String() string { return fmt.Sprintf("%x", id[:8]) }
 
 // Capability is the right to deposit into and delete from a mailbox: its
-// Ed25519 private key. The id is its public key.
+// Ed25519 private key. The id is its public key. A read-only capability
+// (ReadOnly) names a mailbox without the right to change it.
 type Capability struct {
 	key ed25519.PrivateKey
+	id  ID // read-only capabilities: the id alone
 }
+
+// ReadOnly returns a capability that can fetch from mailbox id but neither
+// deposit nor delete: what a reader of someone else's content holds.
+func ReadOnly(id ID) Capability { return Capability{id: id} }
+
+// CanWrite reports whether c holds the private key.
+func (c Capability) CanWrite() bool { return c.key != nil }
 
 // NewCapability makes the capability whose Ed25519 seed is seed; callers
 // derive seeds from secrets they share (SPEC.md §9).
@@ -86,7 +95,12 @@ func NewCapability(seed [ed25519.SeedSize]byte) Capability {
 }
 
 // ID is the mailbox this capability opens.
-func (c Capability) ID() ID { return ID(c.key.Public().(ed25519.PublicKey)) }
+func (c Capability) ID() ID {
+	if c.key == nil {
+		return c.id
+	}
+	return ID(c.key.Public().(ed25519.PublicKey))
+}
 
 // MaxBlob is the largest blob a deposit can carry in geometry g.
 func MaxBlob(g onion.Geometry) int {

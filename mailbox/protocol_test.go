@@ -129,3 +129,18 @@ func FuzzParseReply(f *testing.F) {
 		}
 	})
 }
+
+func TestReadOnlyCapability(t *testing.T) {
+	box := newBox(t)
+	ro := ReadOnly(box.Cap.ID())
+	if ro.ID() != box.Cap.ID() || ro.CanWrite() || !box.Cap.CanWrite() {
+		t.Fatal("read-only capability")
+	}
+	c := &Client{}
+	if _, err := c.Deposit(nil, nil, ro, nil); err != ErrReadOnly {
+		t.Fatalf("deposit with a read-only capability: %v", err)
+	}
+	if _, err := c.Delete(nil, nil, ro, 1); err != ErrReadOnly {
+		t.Fatalf("delete with a read-only capability: %v", err)
+	}
+}

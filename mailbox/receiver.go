@@ -22,7 +22,8 @@ type Message struct {
 // deposit retransmitted after a lost acknowledgement stores nothing new, but
 // a fragment may sit on two replicas) and a message is handed over only the
 // first time it is rebuilt (the fault of Katzenpost #152 was the opposite).
-// After a message is delivered its fragments are deleted from the replicas.
+// After a message is delivered its fragments are deleted from the replicas,
+// if the receiver holds the box's capability.
 type Receiver struct {
 	c   *Client
 	box *Box
@@ -307,8 +308,12 @@ func (s *replicaState) insert(t tracked) {
 }
 
 // deleteDone deletes, at rep, the longest run of entries from the start
-// whose messages are delivered (or that are junk).
+// whose messages are delivered (or that are junk). A reader with a
+// read-only capability leaves the mailbox as it is.
 func (r *Receiver) deleteDone(ctx context.Context, rep *directory.Descriptor) error {
+	if !r.box.Cap.CanWrite() {
+		return nil
+	}
 	r.mu.Lock()
 	s := r.state(rep.ID())
 	prev := s.deleted
