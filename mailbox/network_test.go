@@ -122,12 +122,14 @@ func TestMessagesExactlyOnceOverLossyNetworkIntegration(t *testing.T) {
 	sendsDone := false
 	for len(got) < count {
 		if ctx.Err() != nil {
+			network.LogState(t, alice, bob)
 			t.Fatalf("%d of %d messages arrived before the deadline", len(got), count)
 		}
 		if !sendsDone {
 			select {
 			case err, ok := <-sendErr:
 				if ok && err != nil {
+					network.LogState(t, alice, bob)
 					t.Fatalf("send: %v", err)
 				}
 				sendsDone = !ok

@@ -153,7 +153,9 @@ func (c *Client) Close() {
 	}
 }
 
-// Replies delivers the sealed replies the gateway hands over.
+// Replies delivers the sealed replies the gateway hands over that answer no
+// Call: the replies to raw packets built with NewRequest. Read it promptly;
+// replies that find its buffer full are dropped.
 func (c *Client) Replies() <-chan Reply { return c.replies }
 
 // Send queues a packet for the gateway. It fails at once when the queue is
@@ -455,10 +457,13 @@ func (c *Client) readReplies(conn *link.Conn) error {
 		if c.dispatch(r) {
 			continue
 		}
+		// A reply to no call: a raw request's (Replies), or a late answer to
+		// a call already forgotten. Never block on it: a reader that stops
+		// here stalls the gateway's writer and every later reply with it.
 		select {
 		case c.replies <- r:
-		case <-c.ctx.Done():
-			return c.ctx.Err()
+		default:
+			c.log.Debug("reply to no pending call dropped", "surb", r.ID.String())
 		}
 	}
 }

@@ -145,6 +145,9 @@ func (n *Node) serveClient(conn *link.Conn) {
 	go func() {
 		defer close(done)
 		n.writeReplies(queue, s)
+		// A writer that stopped on an error leaves a link that can carry
+		// no replies: close it so the client reconnects.
+		conn.Close()
 	}()
 	n.readPackets(conn, "client")
 	close(s.gone)

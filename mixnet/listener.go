@@ -78,7 +78,10 @@ func (n *Node) serveConn(raw net.Conn) {
 		n.readPackets(conn, "node")
 		return
 	}
-	// authorize let an unknown key through only on a gateway: a client.
+	// authorize let an unknown key through only on a gateway: a client, or
+	// a node of a document this gateway has not fetched yet, whose packets
+	// are handled the same way; fetch early to tell them apart.
+	n.syncSoon()
 	n.serveClient(conn)
 }
 

@@ -13,11 +13,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"loam/mixnet"
 	"loam/mixnet/directory"
@@ -281,5 +283,33 @@ func (n *Network) Close() {
 	}
 	for _, s := range n.servers {
 		s.Close()
+	}
+}
+
+// LogState logs each node's drop counters and loop report and each
+// client's directory epoch: what a failing test needs to say why.
+func (n *Network) LogState(t testing.TB, clients ...*mixnet.Client) {
+	t.Helper()
+	reasons := []mixnet.DropReason{mixnet.DropReplay, mixnet.DropMAC, mixnet.DropMalformed, mixnet.DropNoKey,
+		mixnet.DropOverload, mixnet.DropUnknownPeer, mixnet.DropBadNextHop, mixnet.DropLinkDown,
+		mixnet.DropNoService, mixnet.DropNoClient, mixnet.DropBadFrame, mixnet.DropInjected}
+	for i, node := range n.Nodes {
+		var b strings.Builder
+		for _, r := range reasons {
+			if v := testutil.ToFloat64(node.Metrics().Drops.WithLabelValues(string(r))); v > 0 {
+				fmt.Fprintf(&b, " %s=%v", r, v)
+			}
+		}
+		t.Logf("node %d %s ready=%v drops:%s", i, node.ID(), node.Ready(), b.String())
+	}
+	for i, c := range clients {
+		doc, err := c.Document()
+		connected, gw, stale := c.Status()
+		epoch := uint64(0)
+		if doc != nil {
+			epoch = doc.Epoch
+		}
+		now := directory.Schedule{Period: n.Params.EpochPeriod}.Epoch(time.Now())
+		t.Logf("client %d: connected=%v gateway=%s doc epoch %d (now %d) err=%v stale=%v", i, connected, gw, epoch, now, err, stale)
 	}
 }
