@@ -2,6 +2,7 @@ package mailbox
 
 import (
 	"bytes"
+	"context"
 	"testing"
 
 	"loam/mixnet"
@@ -137,10 +138,10 @@ func TestReadOnlyCapability(t *testing.T) {
 		t.Fatal("read-only capability")
 	}
 	c := &Client{}
-	if _, err := c.Deposit(nil, nil, ro, nil); err != ErrReadOnly {
+	if _, err := c.Deposit(context.TODO(), nil, ro, nil); err != ErrReadOnly {
 		t.Fatalf("deposit with a read-only capability: %v", err)
 	}
-	if _, err := c.Delete(nil, nil, ro, 1); err != ErrReadOnly {
+	if _, err := c.Delete(context.TODO(), nil, ro, 1); err != ErrReadOnly {
 		t.Fatalf("delete with a read-only capability: %v", err)
 	}
 }

@@ -182,10 +182,13 @@ func (r *Receiver) take(rep *directory.Descriptor, entries []Entry) []Message {
 				ok := f.authentic(&macKey)
 				clear(macKey[:])
 				if ok {
-					t.done = false
 					if m, complete := r.addFragment(f); complete {
 						out = append(out, m)
 					}
+					// Deletable once its message is no longer pending:
+					// delivered, or rebuilt but unopenable.
+					_, pending := r.partial[f.id]
+					t.done = !pending
 				}
 			}
 		}

@@ -59,7 +59,7 @@ nodes need the authorities' entries (from 'loam-node show' on each) before
 		fs.StringVar(&o.listen, "listen", "", "`HOST:PORT` to listen on: links, or an authority's HTTP API (default by role: 127.0.0.1:7000 authority, :7100 gateway, :720N mix of layer N, :7300 service)")
 		fs.StringVar(&o.advertise, "advertise", "", "`HOST:PORT` peers dial, if not the listen address (an authority's URL is http://HOST:PORT)")
 		fs.Var(&o.metricsListen, "metrics-listen", "`HOST:PORT` for /metrics and /readyz; \"\" disables (default by role: 127.0.0.1:9000, :9100, :920N, :9300)")
-		fs.StringVar(&o.services, "services", "", "comma-separated `NAMES` a service node offers (service only; default echo)")
+		fs.StringVar(&o.services, "services", "", "comma-separated `NAMES` a service node offers: mailbox (a mailbox replica), echo (service only; default echo)")
 		fs.BoolVar(&o.force, "force", false, "overwrite existing keys and node.toml (the node gets a new identity)")
 		return o
 	},

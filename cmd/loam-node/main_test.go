@@ -46,6 +46,8 @@ func TestScripts(t *testing.T) {
 			"mode":     cmdMode,
 			"freeport": cmdFreePort,
 			"httpget":  cmdHTTPGet,
+			"trust":    cmdTrust,
+			"enable":   cmdEnableTor,
 		},
 	})
 }
@@ -137,11 +139,37 @@ func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
 // implementation.
 func TestServicesMatchConfig(t *testing.T) {
 	for _, name := range nodeconfig.KnownServices {
-		if services[name] == nil {
+		if _, ok := services[name]; !ok {
 			t.Errorf("service %q is accepted by the configuration but not implemented", name)
 		}
 	}
 	if len(services) != len(nodeconfig.KnownServices) {
 		t.Errorf("%d services implemented, %d known to the configuration", len(services), len(nodeconfig.KnownServices))
 	}
+}
+
+// trust NODE AUTHORITY: make the node's configuration trust the authority
+// (and only it), as an operator pastes the authority's entry.
+func cmdTrust(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: trust node.toml authority.toml")
+	}
+	node, err := nodeconfig.Parse(ts.MkAbs(args[0]))
+	ts.Check(err)
+	auth, err := nodeconfig.Parse(ts.MkAbs(args[1]))
+	ts.Check(err)
+	node.Directory.Authorities = auth.Directory.Authorities
+	ts.Check(node.Write(ts.MkAbs(args[0]), true))
+}
+
+// enable GATEWAY: turn on the gateway's [tor] with a tor program that does
+// not exist, so that nothing reaches the Tor network.
+func cmdEnableTor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: enable node.toml")
+	}
+	f, err := nodeconfig.Parse(ts.MkAbs(args[0]))
+	ts.Check(err)
+	f.Tor.Enabled, f.Tor.Path = true, "/nonexistent/tor"
+	ts.Check(f.Write(ts.MkAbs(args[0]), true))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -14,11 +15,6 @@ import (
 	"loam/mixnet"
 	"loam/mixnet/directory"
 )
-
-// services are the implementations of nodeconfig.KnownServices.
-var services = map[string]mixnet.Service{
-	"echo": mixnet.Echo,
-}
 
 // dropReasons are every mixnet.DropReason; the counter starts at zero for
 // each, so dashboards and alerts see every series from the start.
@@ -35,9 +31,19 @@ func runNode(ctx context.Context, stop func(), cfg *nodeconfig.Config, log *slog
 		n := node.Load()
 		return n != nil && n.Ready()
 	})
-	n, err := mixnet.NewNode(nodeConfig(cfg, reg, log))
+	svc, stopServices, err := startServices(cfg, log)
 	if err != nil {
 		return err
+	}
+	mc := nodeConfig(cfg, svc, reg, log)
+	if cfg.Tor.Enabled {
+		if mc.OnionAddress, err = onionAddress(cfg); err != nil {
+			return errors.Join(err, stopServices())
+		}
+	}
+	n, err := mixnet.NewNode(mc)
+	if err != nil {
+		return errors.Join(err, stopServices())
 	}
 	m := n.Metrics()
 	for _, r := range dropReasons {
@@ -51,24 +57,31 @@ func runNode(ctx context.Context, stop func(), cfg *nodeconfig.Config, log *slog
 	node.Store(n)
 	metrics, err := startMetrics(cfg.MetricsListen, reg, n.Ready, log)
 	if err != nil {
-		return err
+		return errors.Join(err, stopServices())
 	}
 	if err := n.Start(ctx); err != nil {
-		metrics.Shutdown()
-		return err
+		return errors.Join(err, stopServices(), metrics.Shutdown())
 	}
 	log.Info("node running", "config", cfg.Path, "role", cfg.Role, "name", cfg.Name, "id", n.ID().String(),
-		"listen", n.Addr().String(), "epoch_period", cfg.Network.EpochPeriod)
+		"listen", n.Addr().String(), "epoch_period", cfg.Network.EpochPeriod, "services", cfg.Services)
+	closeTor := func() error { return nil }
+	if cfg.Tor.Enabled {
+		t, err := serveOnion(ctx, cfg, n, log)
+		if err != nil && ctx.Err() == nil {
+			return errors.Join(err, shutdown(n.Close, stopServices, metrics.Shutdown))
+		}
+		if t != nil {
+			closeTor = t.Close
+		}
+	}
 	awaitSignal(ctx, stop, log)
-	return shutdown(n.Close, metrics.Shutdown)
+	// The node first, so that no request reaches a closed service and the
+	// onion listener goes before its tor.
+	return shutdown(n.Close, closeTor, stopServices, metrics.Shutdown)
 }
 
 // nodeConfig maps a checked configuration onto mixnet's.
-func nodeConfig(cfg *nodeconfig.Config, reg *prometheus.Registry, log *slog.Logger) mixnet.Config {
-	svc := map[string]mixnet.Service{}
-	for _, name := range cfg.Services {
-		svc[name] = services[name]
-	}
+func nodeConfig(cfg *nodeconfig.Config, svc map[string]mixnet.Service, reg *prometheus.Registry, log *slog.Logger) mixnet.Config {
 	l := cfg.Limits
 	return mixnet.Config{
 		Name:      cfg.Name,

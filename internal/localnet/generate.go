@@ -67,7 +67,8 @@ func Generate(spec Spec) (*Layout, error) {
 			args = append(args, "--layer", strconv.Itoa(n.Layer))
 		}
 		if n.Role == nodeconfig.RoleService {
-			args = append(args, "--services", strings.Join(spec.Services(service), ","))
+			n.Services = spec.Services(service)
+			args = append(args, "--services", strings.Join(n.Services, ","))
 			service++
 		}
 		if _, err := runTool(ctx, spec.Bin, args...); err != nil {

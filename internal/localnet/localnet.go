@@ -38,6 +38,9 @@ type Spec struct {
 	MixesPerLayer int // 2, at most 26
 	ServiceNodes  int // 1
 	// Services names the services of service node i; nil gives {"echo"}.
+	// A service node offering "mailbox" is a mailbox replica: its store is
+	// a badger database in its data directory (mailbox/), so it keeps what
+	// it acknowledged across a kill and a Restart.
 	Services func(i int) []string
 	// Params are the authorities' network parameters; zero takes
 	// TestParameters().
@@ -122,6 +125,8 @@ type Node struct {
 	LinkKey     [32]byte
 	// NextHops is the number of outgoing links the node keeps once ready.
 	NextHops int
+	// Services are a service node's services.
+	Services []string
 }
 
 // Layout is a generated network, ready to start.
@@ -138,6 +143,16 @@ type Layout struct {
 func (l *Layout) Node(name string) *Node {
 	for _, n := range l.Nodes {
 		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// NodeByID returns the node whose id is id, or nil.
+func (l *Layout) NodeByID(id onion.NodeID) *Node {
+	for _, n := range l.MixNodes() {
+		if n.ID == id {
 			return n
 		}
 	}

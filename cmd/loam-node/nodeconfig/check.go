@@ -152,6 +152,8 @@ func (k *checker) node() {
 	k.services()
 	k.network()
 	k.limits()
+	k.mailbox()
+	k.tor()
 	if f.set("authority", false) {
 		k.bad("authority", "only an authority has an [authority] section; this is a %s", c.Role)
 	}
@@ -245,6 +247,8 @@ func (k *checker) authority() {
 		{"services", len(f.Services) > 0, "only service nodes run services"},
 		{"network", false, "an authority's network is [authority.parameters]"},
 		{"limits", false, "an authority has no packet queues"},
+		{"mailbox", false, "only a service node offering \"mailbox\" has a [mailbox] section"},
+		{"tor", false, "only a gateway runs Tor"},
 	} {
 		if f.set(s.key, s.set) {
 			k.bad(s.key, "%s; remove it", s.what)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"log/slog"
+	"slices"
 	"time"
 
+	"loam/mailbox"
 	"loam/mixnet"
 	"loam/mixnet/directory"
 	"loam/mixnet/link"
@@ -48,7 +50,7 @@ func (r Role) Directory() directory.Role {
 
 // KnownServices are the services this build of loam-node can run at a
 // service node.
-var KnownServices = []string{"echo"}
+var KnownServices = []string{"echo", "mailbox"}
 
 // Config is a checked configuration with its keys loaded: what `run`
 // needs, in the types the mixnet and directory packages take.
@@ -76,6 +78,11 @@ type Config struct {
 	Authorities []directory.Peer
 
 	Limits Limits // nodes
+	// Mailbox is the replica's store and service (service nodes offering
+	// "mailbox").
+	Mailbox Mailbox
+	// Tor is a gateway's onion service.
+	Tor Tor
 
 	AuthorityListen string        // authorities: the HTTP listener
 	Bootstrap       time.Duration // authorities: zero means P/8
@@ -99,6 +106,28 @@ type Limits struct {
 	ClientHold     int
 	ClientHoldFor  time.Duration
 }
+
+// Mailbox is a checked [mailbox] section.
+type Mailbox struct {
+	Dir        string // absolute
+	Limits     mailbox.Limits
+	Workers    int
+	Queue      int
+	GCInterval time.Duration
+}
+
+// Tor is a checked [tor] section.
+type Tor struct {
+	Enabled          bool
+	DataDir          string // absolute
+	OnionPort        int
+	Path             string // empty: tor on PATH
+	Torrc            []string
+	BootstrapTimeout time.Duration
+}
+
+// Offers reports whether a service node offers the named service.
+func (c *Config) Offers(service string) bool { return slices.Contains(c.Services, service) }
 
 // NodeID is the node's id in the directory (nodes with keys loaded).
 func (c *Config) NodeID() onion.NodeID {

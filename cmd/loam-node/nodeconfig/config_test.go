@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"loam/mailbox"
 	"loam/mixnet/directory"
 	"loam/mixnet/link"
 )
@@ -32,6 +33,12 @@ func testAuthorities(t testing.TB, n int) []AuthorityEntry {
 // setup writes keys and a valid node.toml for role into a fresh directory
 // and returns the directory and the file's path.
 func setup(t *testing.T, role Role, layer int) (string, string) {
+	t.Helper()
+	return setupServices(t, role, layer, []string{"echo"})
+}
+
+// setupServices is setup with the services a service node offers.
+func setupServices(t *testing.T, role Role, layer int, services []string) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	id, err := GenerateIdentity()
@@ -59,7 +66,7 @@ func setup(t *testing.T, role Role, layer int) (string, string) {
 		f.Listen = "127.0.0.1:7100"
 	}
 	if role == RoleService {
-		f.Services = []string{"echo"}
+		f.Services = services
 	}
 	path := filepath.Join(dir, "node.toml")
 	if err := f.Write(path, false); err != nil {
@@ -93,6 +100,66 @@ func TestGeneratedConfigsLoad(t *testing.T) {
 		if cfg.Network.EpochPeriod != 20*time.Minute || cfg.Limits.Queue != DefaultQueue || cfg.Link.Public == (link.PublicKey{}) {
 			t.Errorf("%s: network %+v limits %+v", tc.role, cfg.Network, cfg.Limits)
 		}
+		if tc.role == RoleGateway {
+			want := Tor{DataDir: filepath.Join(cfg.DataDir, "tor"), OnionPort: 443, BootstrapTimeout: 3 * time.Minute}
+			if !reflect.DeepEqual(cfg.Tor, want) {
+				t.Errorf("gateway: tor %+v, want %+v", cfg.Tor, want)
+			}
+		}
+	}
+}
+
+// TestMailboxReplicaConfig: a service node offering "mailbox" gets the
+// replica's defaults (SPEC.md §7.4), the store under data_dir, and the
+// largest blob of the network when max_blob is 0.
+func TestMailboxReplicaConfig(t *testing.T) {
+	_, path := setupServices(t, RoleService, 0, []string{"echo", "mailbox"})
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Mailbox{
+		Dir:        filepath.Join(cfg.DataDir, "mailbox"),
+		Limits:     mailbox.Limits{MaxBlob: 1507, MaxEntries: 65536, MaxBytes: 64 << 20, TTL: 7 * 24 * time.Hour},
+		Workers:    DefaultMailboxWorkers,
+		Queue:      4096,
+		GCInterval: 10 * time.Minute,
+	}
+	if !reflect.DeepEqual(cfg.Mailbox, want) || !cfg.Offers("mailbox") || cfg.Offers("relay") {
+		t.Fatalf("mailbox %+v, want %+v", cfg.Mailbox, want)
+	}
+	b, _ := os.ReadFile(path)
+	s := strings.Replace(string(b), `dir = "mailbox"`, `dir = "/srv/loam/boxes"`, 1)
+	s = strings.Replace(s, "max_blob = 0", "max_blob = 1000", 1)
+	s = strings.Replace(s, `ttl = "168h"`, `ttl = "36h"`, 1)
+	os.WriteFile(path, []byte(s), 0o600)
+	cfg, err = Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Mailbox.Dir != "/srv/loam/boxes" || cfg.Mailbox.Limits.MaxBlob != 1000 || cfg.Mailbox.Limits.TTL != 36*time.Hour {
+		t.Fatalf("edited mailbox %+v", cfg.Mailbox)
+	}
+}
+
+// TestTorConfig: a gateway's [tor] section, enabled with bridges.
+func TestTorConfig(t *testing.T) {
+	_, path := setup(t, RoleGateway, 0)
+	b, _ := os.ReadFile(path)
+	s := strings.Replace(string(b), "enabled = false", "enabled = true", 1)
+	s = strings.Replace(s, "torrc = []", `torrc = ["UseBridges 1", "Bridge 192.0.2.1:443"]`, 1)
+	s = strings.Replace(s, `data_dir = "tor"`, `data_dir = "/var/lib/loam/tor"`, 1)
+	s = strings.Replace(s, "onion_port = 443", "onion_port = 7100", 1)
+	s = strings.Replace(s, `path = ""`, `path = "/usr/local/bin/tor"`, 1)
+	os.WriteFile(path, []byte(s), 0o600)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Tor{Enabled: true, DataDir: "/var/lib/loam/tor", OnionPort: 7100, Path: "/usr/local/bin/tor",
+		Torrc: []string{"UseBridges 1", "Bridge 192.0.2.1:443"}, BootstrapTimeout: 3 * time.Minute}
+	if !reflect.DeepEqual(cfg.Tor, want) {
+		t.Fatalf("tor %+v, want %+v", cfg.Tor, want)
 	}
 }
 
@@ -129,13 +196,15 @@ func TestBadConfigs(t *testing.T) {
 			}
 		}
 	}
+	mailboxNode := []string{"mailbox"}
 	for _, tc := range []struct {
-		name  string
-		role  Role
-		layer int
-		edit  func(string) string
-		prep  func(t *testing.T, dir string)
-		want  string
+		name     string
+		role     Role
+		layer    int
+		services []string // a service node's; nil: echo
+		edit     func(string) string
+		prep     func(t *testing.T, dir string)
+		want     string
 	}{
 		{name: "missing role", role: RoleGateway, edit: replace(`role = "gateway"`, ""), want: "role: required"},
 		{name: "unknown role", role: RoleGateway, edit: replace(`role = "gateway"`, `role = "relay"`), want: `role: "relay" is not a role; want authority, gateway, mix or service`},
@@ -186,7 +255,30 @@ func TestBadConfigs(t *testing.T) {
 		{name: "threshold not a majority", role: RoleMix, layer: 2, edit: replace("threshold = 0", "threshold = 1"), want: "directory.threshold: 1 of 3 authorities is not a majority"},
 		{name: "no authorities", role: RoleService, edit: dropAuthorities, want: "directory.authorities: none listed"},
 		{name: "services on a mix", role: RoleMix, layer: 1, edit: replace(`[network]`, "services = [\"echo\"]\n[network]"), want: "services: only service nodes run services; remove it for a mix"},
-		{name: "unknown service", role: RoleService, edit: replace(`services = ["echo"]`, `services = ["mailbox"]`), want: `services: unknown service "mailbox"; this build offers echo`},
+		{name: "unknown service", role: RoleService, edit: replace(`services = ["echo"]`, `services = ["relay"]`), want: `services: unknown service "relay"; this build offers echo, mailbox`},
+		{name: "[mailbox] on a mix", role: RoleMix, layer: 2, edit: func(s string) string { return s + "\n[mailbox]\nttl = \"1h\"\n" }, want: `mailbox: only a service node offering "mailbox" has a [mailbox] section; remove it (this is a mix)`},
+		{name: "[mailbox] without the service", role: RoleService, edit: func(s string) string { return s + "\n[mailbox]\nttl = \"1h\"\n" }, want: `mailbox: only a service node offering "mailbox" has a [mailbox] section; remove it (this offers echo)`},
+		{name: "mailbox dir empty", role: RoleService, services: mailboxNode, edit: replace(`dir = "mailbox"`, `dir = ""`), want: "mailbox.dir: required"},
+		{name: "mailbox ttl not a duration", role: RoleService, services: mailboxNode, edit: replace(`ttl = "168h"`, `ttl = "7 days"`), want: `mailbox.ttl: "7 days" is not a duration`},
+		{name: "mailbox ttl too short", role: RoleService, services: mailboxNode, edit: replace(`ttl = "168h"`, `ttl = "30s"`), want: "mailbox.ttl: want 1m to 8760h; got 30s"},
+		{name: "mailbox max_blob above the network's", role: RoleService, services: mailboxNode, edit: replace("max_blob = 0", "max_blob = 2000"), want: "mailbox.max_blob: want 0 (the largest a deposit carries in this network, 1507 bytes) to 1507; got 2000"},
+		{name: "mailbox max_entries zero", role: RoleService, services: mailboxNode, edit: replace("max_entries = 65536", "max_entries = 0"), want: "mailbox.max_entries: want 1 to"},
+		{name: "mailbox max_bytes negative", role: RoleService, services: mailboxNode, edit: replace("max_bytes = 67108864", "max_bytes = -1"), want: "mailbox.max_bytes: want 1 to"},
+		{name: "mailbox workers zero", role: RoleService, services: mailboxNode, edit: replace("workers = 64", "workers = 0"), want: "mailbox.workers: want 1 to 1024; got 0"},
+		{name: "mailbox queue zero", role: RoleService, services: mailboxNode, edit: replace("queue = 4096\n# How often", "queue = 0\n# How often"), want: "mailbox.queue: want 1 to"},
+		{name: "mailbox gc_interval", role: RoleService, services: mailboxNode, edit: replace(`gc_interval = "10m"`, `gc_interval = "0s"`), want: "mailbox.gc_interval: want 1s to 24h; got 0s"},
+		{name: "mailbox in a network without room", role: RoleService, services: mailboxNode, edit: replace("user_payload = 2048", "user_payload = 400"), want: "mailbox: a packet of this network (network.user_payload 400, 5 hops) has no room for a deposit"},
+		{name: "mailbox unknown key", role: RoleService, services: mailboxNode, edit: replace(`ttl = "168h"`, "ttl = \"168h\"\nsize = 3"), want: "mailbox.size: unknown key"},
+		{name: "[tor] on a mix", role: RoleMix, layer: 1, edit: func(s string) string { return s + "\n[tor]\nenabled = true\n" }, want: "tor: only a gateway runs Tor (an onion service for its clients); remove [tor] for a mix"},
+		{name: "[tor] on a service node", role: RoleService, edit: func(s string) string { return s + "\n[tor]\nenabled = false\n" }, want: "tor: only a gateway runs Tor"},
+		{name: "tor onion_port zero", role: RoleGateway, edit: replace("onion_port = 443", "onion_port = 0"), want: "tor.onion_port: want the onion service's virtual port, 1 to 65535; got 0"},
+		{name: "tor torrc with a line break", role: RoleGateway, edit: replace("torrc = []", `torrc = ["UseBridges 1", "Bridge a\nControlPort 9051"]`), want: `tor.torrc[1]: want one torrc option on one line`},
+		{name: "tor torrc empty line", role: RoleGateway, edit: replace("torrc = []", `torrc = [""]`), want: `tor.torrc[0]: want one torrc option on one line`},
+		{name: "tor bootstrap_timeout", role: RoleGateway, edit: replace(`bootstrap_timeout = "3m"`, `bootstrap_timeout = "soon"`), want: `tor.bootstrap_timeout: "soon" is not a duration`},
+		{name: "tor data_dir empty", role: RoleGateway, edit: replace(`data_dir = "tor"`, `data_dir = ""`), want: "tor.data_dir: required"},
+		{name: "tor enabled of the wrong type", role: RoleGateway, edit: replace("enabled = false", `enabled = "yes"`), want: "tor.enabled: line "},
+		{name: "authority with [mailbox]", role: RoleAuthority, edit: func(s string) string { return s + "\n[mailbox]\nttl = \"1h\"\n" }, want: `mailbox: only a service node offering "mailbox" has a [mailbox] section; remove it`},
+		{name: "authority with [tor]", role: RoleAuthority, edit: func(s string) string { return s + "\n[tor]\nenabled = true\n" }, want: "tor: only a gateway runs Tor; remove it"},
 		{name: "no services", role: RoleService, edit: replace(`services = ["echo"]`, `services = []`), want: "services: a service node offers 1 to 8 services"},
 		{name: "[authority] on a node", role: RoleGateway, edit: func(s string) string { return s + "\n[authority]\nlisten = \"127.0.0.1:7000\"\n" }, want: "authority: only an authority has an [authority] section; this is a gateway"},
 		{name: "missing link key", role: RoleGateway, prep: func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, LinkFile)) }, want: "link.key: no such file (`loam-node init` creates it)"},
@@ -219,7 +311,11 @@ func TestBadConfigs(t *testing.T) {
 		}, want: "directory.authorities: this authority's own key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir, path := setup(t, tc.role, tc.layer)
+			services := tc.services
+			if services == nil {
+				services = []string{"echo"}
+			}
+			dir, path := setupServices(t, tc.role, tc.layer, services)
 			if tc.edit != nil {
 				b, err := os.ReadFile(path)
 				if err != nil {

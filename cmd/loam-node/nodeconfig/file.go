@@ -31,6 +31,8 @@ type File struct {
 	Network   NetworkSection   `toml:"network"`
 	Directory DirectorySection `toml:"directory"`
 	Limits    LimitsSection    `toml:"limits"`
+	Mailbox   MailboxSection   `toml:"mailbox"`
+	Tor       TorSection       `toml:"tor"`
 	Authority AuthoritySection `toml:"authority"`
 
 	// present holds the top-level keys and tables the decoded text set, so
@@ -73,6 +75,30 @@ type LimitsSection struct {
 	ClientHoldFor  string  `toml:"client_hold_for"`
 }
 
+// MailboxSection is [mailbox]: a mailbox replica's store and service
+// (service nodes offering "mailbox").
+type MailboxSection struct {
+	Dir        string `toml:"dir"`
+	TTL        string `toml:"ttl"`
+	MaxBlob    int    `toml:"max_blob"`
+	MaxEntries int    `toml:"max_entries"`
+	MaxBytes   int64  `toml:"max_bytes"`
+	Workers    int    `toml:"workers"`
+	Queue      int    `toml:"queue"`
+	GCInterval string `toml:"gc_interval"`
+}
+
+// TorSection is [tor]: a gateway's onion service, run by a tor process of
+// its own.
+type TorSection struct {
+	Enabled          bool     `toml:"enabled"`
+	DataDir          string   `toml:"data_dir"`
+	OnionPort        int      `toml:"onion_port"`
+	Path             string   `toml:"path"`
+	Torrc            []string `toml:"torrc"`
+	BootstrapTimeout string   `toml:"bootstrap_timeout"`
+}
+
 // AuthoritySection is [authority]: an authority's HTTP listener, its
 // bootstrap delay and the network parameters it votes for.
 type AuthoritySection struct {
@@ -110,6 +136,22 @@ const (
 	DefaultLogLevel       = "info"
 	DefaultLogFormat      = "text"
 	DefaultDataDir        = "."
+
+	DefaultMailboxDir        = "mailbox"
+	DefaultMailboxTTL        = "168h"
+	DefaultMailboxMaxEntries = 1 << 16
+	DefaultMailboxMaxBytes   = 64 << 20
+	// DefaultMailboxWorkers is the replica's store workers: deposits wait
+	// for an fsync, and concurrent ones share it, so throughput grows with
+	// the number in flight (BenchmarkReplicaDeposit: about 10,000 durable
+	// deposits/s with 16, twice that with 64).
+	DefaultMailboxWorkers    = 64
+	DefaultMailboxQueue      = 4096
+	DefaultMailboxGCInterval = "10m"
+
+	DefaultTorDataDir          = "tor"
+	DefaultTorOnionPort        = 443
+	DefaultTorBootstrapTimeout = "3m"
 )
 
 // maxFileLen bounds node.toml; a larger file is not a configuration.
@@ -129,6 +171,12 @@ func Defaults() *File {
 			MaxScheduled: DefaultMaxScheduled, ReplayCapacity: DefaultReplayCapacity,
 			ReplayFP: DefaultReplayFP, ClientHold: DefaultClientHold, ClientHoldFor: DefaultClientHoldFor,
 		},
+		Mailbox: MailboxSection{
+			Dir: DefaultMailboxDir, TTL: DefaultMailboxTTL, MaxEntries: DefaultMailboxMaxEntries,
+			MaxBytes: DefaultMailboxMaxBytes, Workers: DefaultMailboxWorkers, Queue: DefaultMailboxQueue,
+			GCInterval: DefaultMailboxGCInterval,
+		},
+		Tor:       TorSection{DataDir: DefaultTorDataDir, OnionPort: DefaultTorOnionPort, BootstrapTimeout: DefaultTorBootstrapTimeout},
 		Authority: AuthoritySection{Parameters: p},
 	}
 }
@@ -176,6 +224,9 @@ func Decode(path string, text []byte) (*File, error) {
 			e.add(k.String(), "unknown key; loam-node has no such setting (misspelt, or in the wrong [section]?)")
 		}
 		return nil, e
+	}
+	if len(f.Tor.Torrc) == 0 {
+		f.Tor.Torrc = nil // "torrc = []" is no lines, as is no key
 	}
 	f.present = map[string]bool{}
 	for _, k := range md.Keys() {

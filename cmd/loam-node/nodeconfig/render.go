@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
+
+	"loam/mailbox"
 )
 
 // Render writes f as a commented node.toml: every setting the role has,
@@ -81,6 +84,12 @@ func tomlList(ss []string) string {
 // template uses it.
 func (f *File) IsAuthority() bool { return f.Role == string(RoleAuthority) }
 
+// OffersMailbox reports whether the file configures a mailbox replica; the
+// template uses it.
+func (f *File) OffersMailbox() bool {
+	return f.Role == string(RoleService) && slices.Contains(f.Services, mailbox.ServiceName)
+}
+
 // FileMode is the mode configuration files are written with.
 const FileMode os.FileMode = 0o600
 
@@ -134,8 +143,9 @@ log_level = {{q .LogLevel}}
 log_format = {{q .LogFormat}}
 {{- if eq .Role "service"}}
 
-# The services this node offers, by name. This build knows: echo (answers
-# every request with its own body; for tests and diagnosis).
+# The services this node offers, by name. This build knows: mailbox (a
+# mailbox replica, SPEC.md §7; set up in [mailbox]) and echo (answers every
+# request with its own body; for tests and diagnosis).
 services = {{list .Services}}
 {{- end}}
 {{- if not .IsAuthority}}
@@ -193,6 +203,56 @@ replay_fp = {{float .Limits.ReplayFP}}
 client_hold = {{.Limits.ClientHold}}
 # ... and for how long.
 client_hold_for = {{q .Limits.ClientHoldFor}}
+{{- if .OffersMailbox}}
+
+# The mailbox replica (SPEC.md §7): its store and the workers that serve
+# deposits, fetches and deletes.
+[mailbox]
+# The store: a badger database in a directory of its own (relative to
+# data_dir). A deposit is answered only once it is on disk (fsync), so the
+# disk must honour fsync.
+dir = {{q .Mailbox.Dir}}
+# How long an entry is kept: 1m to 8760h.
+ttl = {{q .Mailbox.TTL}}
+# The largest blob taken, in bytes. 0: the largest a deposit carries in this
+# network (1507 with the default user_payload).
+max_blob = {{.Mailbox.MaxBlob}}
+# Each mailbox id holds at most this many entries ...
+max_entries = {{.Mailbox.MaxEntries}}
+# ... and this many bytes of blobs; beyond either a deposit is refused
+# (quota) until the reader deletes.
+max_bytes = {{.Mailbox.MaxBytes}}
+# Requests served at once: 1 to 1024. Deposits wait for the disk and share
+# its fsyncs, so more workers store more per second.
+workers = {{.Mailbox.Workers}}
+# Requests waiting for a worker; beyond this one is answered "unavailable".
+queue = {{.Mailbox.Queue}}
+# How often expired entries are purged and badger's value log collected.
+gc_interval = {{q .Mailbox.GCInterval}}
+{{- end}}
+{{- if eq .Role "gateway"}}
+
+# Tor: publish this gateway as a v3 onion service as well, so that clients
+# reach it without it learning their IP addresses (docs/tor.md). Needs
+# Debian's tor package (apt-get install tor); loam-node runs a tor process
+# of its own, not the system's tor service.
+[tor]
+# true: start tor and serve links on the onion service too.
+enabled = {{.Tor.Enabled}}
+# tor's data directory (relative to data_dir). It holds the onion service
+# key, so the onion address stays the same across restarts: back it up.
+data_dir = {{q .Tor.DataDir}}
+# The onion service's virtual port: the port in its address, not one
+# opened on this machine (an onion service needs no inbound port).
+onion_port = {{.Tor.OnionPort}}
+# The tor program. Empty: tor on PATH (or /usr/sbin/tor).
+path = {{q .Tor.Path}}
+# Extra torrc lines, one option each, such as bridges. Leave empty on the
+# public Tor network.
+torrc = {{list .Tor.Torrc}}
+# How long tor may take to bootstrap before loam-node gives up: 1s to 1h.
+bootstrap_timeout = {{q .Tor.BootstrapTimeout}}
+{{- end}}
 {{- else}}
 
 [authority]

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"pgregory.net/rapid"
+
+	"loam/mailbox"
+	"loam/onion"
 )
 
 // genFile draws a valid File of any role.
@@ -66,11 +69,40 @@ func genFile(t *rapid.T) *File {
 	if role == RoleMix {
 		f.Layer = rapid.IntRange(1, 3).Draw(t, "layer")
 	}
-	if role == RoleService {
-		f.Services = []string{"echo"}
-	}
 	f.Network = NetworkSection{Hops: rapid.IntRange(5, 16).Draw(t, "hops"), UserPayload: rapid.IntRange(64, 65536).Draw(t, "payload"),
 		EpochPeriod: dur("epoch", time.Second, 24*time.Hour)}
+	if role == RoleService {
+		f.Services = rapid.SampledFrom([][]string{{"echo"}, {"mailbox"}, {"echo", "mailbox"}}).Draw(t, "services")
+		largest := mailbox.MaxBlob(onion.Geometry{Hops: f.Network.Hops, UserPayload: f.Network.UserPayload})
+		if largest < 1 {
+			f.Services = []string{"echo"} // no room for a deposit in this network
+		}
+		if f.OffersMailbox() {
+			f.Mailbox = MailboxSection{
+				Dir:        rapid.SampledFrom([]string{"mailbox", "boxes/a", "/srv/loam/mailbox"}).Draw(t, "mailbox.dir"),
+				TTL:        dur("mailbox.ttl", time.Minute, 30*24*time.Hour),
+				MaxBlob:    rapid.IntRange(0, largest).Draw(t, "mailbox.max_blob"),
+				MaxEntries: rapid.IntRange(1, 1<<24).Draw(t, "mailbox.max_entries"),
+				MaxBytes:   rapid.Int64Range(1, 1<<40).Draw(t, "mailbox.max_bytes"),
+				Workers:    rapid.IntRange(1, 1024).Draw(t, "mailbox.workers"),
+				Queue:      rapid.IntRange(1, 1<<20).Draw(t, "mailbox.queue"),
+				GCInterval: dur("mailbox.gc_interval", time.Second, 24*time.Hour),
+			}
+		}
+	}
+	if role == RoleGateway {
+		f.Tor = TorSection{
+			Enabled:          rapid.Bool().Draw(t, "tor.enabled"),
+			DataDir:          rapid.SampledFrom([]string{"tor", "/var/lib/loam/tor"}).Draw(t, "tor.data_dir"),
+			OnionPort:        rapid.IntRange(1, 65535).Draw(t, "tor.onion_port"),
+			Path:             rapid.SampledFrom([]string{"", "/usr/sbin/tor"}).Draw(t, "tor.path"),
+			Torrc:            rapid.SliceOfN(rapid.StringMatching(`[A-Za-z][A-Za-z0-9 ."\\:/]{0,30}`), 0, 3).Draw(t, "tor.torrc"),
+			BootstrapTimeout: dur("tor.bootstrap_timeout", time.Second, time.Hour),
+		}
+		if len(f.Tor.Torrc) == 0 {
+			f.Tor.Torrc = nil
+		}
+	}
 	f.Limits = LimitsSection{
 		Workers: rapid.IntRange(0, 64).Draw(t, "workers"), Queue: rapid.IntRange(1, 1<<20).Draw(t, "queue"),
 		LinkQueue: rapid.IntRange(1, 1<<20).Draw(t, "link_queue"), MaxScheduled: rapid.IntRange(1, 1<<20).Draw(t, "max_scheduled"),
@@ -106,8 +138,12 @@ func TestRenderRoundTrip(t *testing.T) {
 // TestRenderDocumentsEveryKey: every key the role has is written with a
 // comment above it or its section, so no setting is undocumented.
 func TestRenderDocumentsEveryKey(t *testing.T) {
-	for _, role := range Roles {
+	for _, role := range append(Roles, "mailbox replica") {
 		f := Defaults()
+		if role == "mailbox replica" {
+			role = RoleService
+			f.Services = []string{"mailbox"}
+		}
 		f.Role, f.Name, f.Listen, f.Layer = string(role), "n", "127.0.0.1:1", 0
 		if role == RoleMix {
 			f.Layer = 1
@@ -115,7 +151,7 @@ func TestRenderDocumentsEveryKey(t *testing.T) {
 		if role == RoleAuthority {
 			f.Listen, f.Authority.Listen = "", "127.0.0.1:1"
 		}
-		if role == RoleService {
+		if role == RoleService && f.Services == nil {
 			f.Services = []string{"echo"}
 		}
 		text := string(f.Render())
@@ -158,6 +194,11 @@ func FuzzDecode(f *testing.F) {
 		d.Directory.Authorities = []AuthorityEntry{{Key: EncodeKey(pub), URL: "http://127.0.0.1:7000"}}
 		f.Add(d.Render())
 	}
+	replica := Defaults()
+	replica.Role, replica.Name, replica.Listen, replica.Services = string(RoleService), "replica", "127.0.0.1:7300", []string{"mailbox"}
+	f.Add(replica.Render())
+	f.Add([]byte("role = \"gateway\"\n[tor]\nenabled = true\ntorrc = [\"a\\nb\"]\n"))
+	f.Add([]byte("role = \"service\"\nservices = [\"mailbox\"]\n[mailbox]\nmax_blob = -1\nttl = \"1ns\"\n"))
 	f.Add([]byte("role = \"mix\"\nlayer = 9\n[limits]\nworker = 1\n"))
 	f.Add([]byte("role = 3\n"))
 	f.Add([]byte("[[directory.authorities]]\nkey = \"\"\nurl = \"http://\"\n[authority.parameters]\nmu = \"1ns\"\n"))
