@@ -244,7 +244,7 @@ func build(ctx context.Context, dir string) error {
 func writeNetworkFile(path string, l *localnet.Layout) error {
 	p := l.Spec.Params
 	n := &netfile.File{Hops: p.Hops, UserPayload: p.UserPayload, Threshold: l.Spec.Threshold}
-	n.SetEpochs(p.EpochPeriod, time.Hour)
+	n.SetEpochs(p.EpochPeriod, 6*time.Hour)
 	for _, peer := range l.Peers {
 		n.Authorities = append(n.Authorities, netfile.Authority{Key: base64.StdEncoding.EncodeToString(peer.Key), URL: peer.URL})
 	}
