@@ -233,49 +233,77 @@ func (a *assembly) open(box *[32]byte, id MessageID) ([]byte, error) {
 	return msg, nil
 }
 
-// Send seals msg, codes it and deposits every fragment, fragment i at
-// replica i mod R and, if that replica does not answer, at the next. It
-// returns once every fragment is stored or has failed everywhere; it
-// succeeds when at least k fragments are stored.
+// Send seals msg, codes it and stores its fragments (SendCoded).
 func (c *Client) Send(ctx context.Context, box *Box, msg []byte, parity func(int) int) (MessageID, error) {
 	coded, err := Fragments(c.Geometry(), box, msg, parity)
 	if err != nil {
 		return MessageID{}, err
 	}
-	id, blobs, k := coded.ID, coded.Blobs, coded.K
-	replicas, err := c.Replicas(box.Cap.ID())
+	return coded.ID, c.SendCoded(ctx, box.Cap, coded, nil)
+}
+
+// SendCoded deposits every fragment of coded (SPEC.md §8.3): fragment i at
+// replica i mod R and, if that replica does not answer, at the next. A
+// fragment that got no answer anywhere gets one more round: parity that is
+// not stored cannot stand in for a lost replica. It returns once every
+// fragment is stored or has failed twice, and succeeds when at least K
+// fragments are stored. onFragment, if set, is called as each fragment is
+// settled, for progress.
+func (c *Client) SendCoded(ctx context.Context, cp Capability, coded *Coded, onFragment func()) error {
+	replicas, err := c.Replicas(cp.ID())
 	if err != nil {
-		return id, err
+		return err
 	}
 	var (
 		mu     sync.Mutex
 		stored int
+		retry  []int
 		errs   []error
 		wg     sync.WaitGroup
 		slots  = make(chan struct{}, sendWindow)
 	)
-	for i, blob := range blobs {
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			err := c.depositAnywhere(ctx, replicas, i, box.Cap, blob)
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				stored++
-			} else {
-				errs = append(errs, err)
+	round := func(indexes []int, last bool) {
+		for _, i := range indexes {
+			if ctx.Err() != nil {
+				break
 			}
-		}()
+			wg.Add(1)
+			slots <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				err := c.depositAnywhere(ctx, replicas, i, cp, coded.Blobs[i])
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					stored++
+				case last:
+					errs = append(errs, err)
+				default:
+					retry = append(retry, i)
+				}
+				if (err == nil || last) && onFragment != nil {
+					onFragment()
+				}
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
-	if stored < k {
-		return id, fmt.Errorf("mailbox: message %v: %d of %d fragments stored, %d needed: %w",
-			id, stored, len(blobs), k, errors.Join(errs...))
+	all := make([]int, len(coded.Blobs))
+	for i := range all {
+		all[i] = i
 	}
-	return id, nil
+	round(all, false)
+	round(retry, true)
+	if stored < coded.K {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+		}
+		return fmt.Errorf("mailbox: message %v: %d of %d fragments stored, %d needed: %w",
+			coded.ID, stored, len(coded.Blobs), coded.K, errors.Join(errs...))
+	}
+	return nil
 }
 
 // sendWindow bounds the deposits of one message in flight at once.

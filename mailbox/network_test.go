@@ -39,6 +39,7 @@ func lossyLinks(loss float64) func(cfg *mixnet.Config) {
 }
 
 func mailboxNetwork(t *testing.T, node func(*mixnet.Config)) *testnet.Network {
+	t.Helper()
 	return testnet.Start(t, testnet.Options{
 		ServiceNodes: 3,
 		Services: func(int) map[string]mixnet.Service {

@@ -32,18 +32,25 @@ type Receiver struct {
 	// new one before Sync returns it.
 	Seen      func(MessageID) bool
 	Delivered func(MessageID)
+	// Deliver, if set, takes each new message as soon as it is rebuilt,
+	// before any of its fragments may be deleted. A caller that stores the
+	// message here, durably, loses nothing to a crash at any point; if
+	// Deliver fails, the message is left on the replicas for a later Sync.
+	Deliver func(Message) error
 
 	mu        sync.Mutex
 	replicas  map[onion.NodeID]*replicaState
 	partial   map[MessageID]*assembly
 	delivered map[MessageID]time.Time
 	bytes     int
+	rewindTo  []MessageID // messages Deliver refused, to read again
 }
 
 type replicaState struct {
 	cursor  uint64
 	deleted uint64
 	entries []tracked // ascending by seq, not yet deleted
+	rewound bool      // a cursor moved back during this sync
 }
 
 type tracked struct {
@@ -152,12 +159,13 @@ func (r *Receiver) syncReplica(ctx context.Context, rep *directory.Descriptor) (
 		}()
 	}
 	wg.Wait()
-	if len(errs) == 0 {
-		r.mu.Lock()
-		s := r.state(rep.ID())
+	r.mu.Lock()
+	s := r.state(rep.ID())
+	if len(errs) == 0 && !s.rewound {
 		s.cursor = max(s.cursor, first.Head)
-		r.mu.Unlock()
 	}
+	s.rewound = false
+	r.mu.Unlock()
 	return out, errors.Join(errs...)
 }
 
@@ -175,9 +183,7 @@ func (r *Receiver) take(rep *directory.Descriptor, entries []Entry) []Message {
 		t := tracked{seq: e.Seq, done: true}
 		if f, err := parseFragment(e.Blob); err == nil {
 			t.msg = f.id
-			switch {
-			case r.isDelivered(f.id):
-			default:
+			if !r.isDelivered(f.id) {
 				_, macKey := messageKeys(&r.box.Key, f.id)
 				ok := f.authentic(&macKey)
 				clear(macKey[:])
@@ -193,12 +199,33 @@ func (r *Receiver) take(rep *directory.Descriptor, entries []Entry) []Message {
 			}
 		}
 		s.insert(t)
+		r.applyRewinds()
 	}
 	return out
 }
 
+// applyRewinds forgets the tracked fragments of messages Deliver refused
+// and moves every cursor back to the first of them.
+func (r *Receiver) applyRewinds() {
+	for _, id := range r.rewindTo {
+		for _, st := range r.replicas {
+			kept := st.entries[:0]
+			for _, t := range st.entries {
+				if t.msg == id && t.seq > st.deleted {
+					st.cursor = min(st.cursor, t.seq)
+					st.rewound = true
+					continue
+				}
+				kept = append(kept, t)
+			}
+			st.entries = kept
+		}
+	}
+	r.rewindTo = r.rewindTo[:0]
+}
+
 // addFragment adds an authentic fragment; when its message is complete it
-// opens it and marks it delivered.
+// opens it, hands it to Deliver and marks it delivered.
 func (r *Receiver) addFragment(f *fragment) (Message, bool) {
 	a := r.partial[f.id]
 	if a == nil {
@@ -214,16 +241,30 @@ func (r *Receiver) addFragment(f *fragment) (Message, bool) {
 	r.bytes -= before * a.size
 	delete(r.partial, f.id)
 	body, err := a.open(&r.box.Key, f.id)
-	r.markDone(f.id)
 	if err != nil {
-		return Message{}, false // authentic fragments that do not open: nothing to deliver, ever
+		r.markDone(f.id) // authentic fragments that do not open: nothing to deliver, ever
+		return Message{}, false
 	}
+	m := Message{ID: f.id, Body: body}
+	if r.Deliver != nil {
+		if err := r.Deliver(m); err != nil {
+			r.forget(f.id)
+			return Message{}, false
+		}
+	}
+	r.markDone(f.id)
 	r.delivered[f.id] = r.c.clock.Now()
 	r.trimDelivered()
 	if r.Delivered != nil {
 		r.Delivered(f.id)
 	}
-	return Message{ID: f.id, Body: body}, true
+	return m, true
+}
+
+// forget drops what the receiver holds of a message Deliver refused and
+// rewinds the cursors to its fragments, so a later Sync reads it again.
+func (r *Receiver) forget(id MessageID) {
+	r.rewindTo = append(r.rewindTo, id)
 }
 
 func (r *Receiver) isDelivered(id MessageID) bool {

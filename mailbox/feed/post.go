@@ -3,7 +3,6 @@ package feed
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -12,7 +11,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"loam/mailbox"
-	"loam/mixnet/directory"
 )
 
 // halfParity is the content's parity: m = ⌈k/2⌉, so the fragments on any
@@ -169,88 +167,11 @@ func (f *Feed) fragmentCount(n int) int {
 // sealOverhead is what sealing adds to a message (SPEC.md §8.1).
 const sealOverhead = 16
 
-// deposit stores a coded message's fragments as SPEC.md §8.3 says:
-// fragment i at replica i mod R of the box's replica set or, if that one
-// does not answer, at the next ones in turn. It succeeds when at least k
-// fragments are stored. (mailbox.Client.Send does the same without telling
-// progress; a 5 MiB post is thousands of packets.)
+// deposit stores a coded message's fragments (mailbox.Client.SendCoded),
+// telling progress per fragment: a 5 MiB post is thousands of packets.
 func (f *Feed) deposit(ctx context.Context, cp mailbox.Capability, coded *mailbox.Coded, prog *progress) error {
-	replicas, err := f.mb.Replicas(cp.ID())
-	if err != nil {
-		return err
-	}
-	var (
-		stored atomic.Int32
-		mu     sync.Mutex
-		errs   []error
-		wg     sync.WaitGroup
-		slots  = make(chan struct{}, depositWindow)
-	)
-	var retry []int
-	round := func(indexes []int, last bool) {
-		for _, i := range indexes {
-			if ctx.Err() != nil {
-				break
-			}
-			wg.Add(1)
-			slots <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-slots }()
-				err := f.depositAnywhere(ctx, replicas, i, cp, coded.Blobs[i])
-				if err == nil || last {
-					prog.add(1, 0)
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err == nil:
-					stored.Add(1)
-				case last:
-					errs = append(errs, err)
-				default:
-					retry = append(retry, i)
-				}
-			}()
-		}
-		wg.Wait()
-	}
-	all := make([]int, len(coded.Blobs))
-	for i := range all {
-		all[i] = i
-	}
-	// A fragment whose every attempt went unanswered gets one more round:
-	// parity that is not stored cannot stand in for a lost replica.
-	round(all, false)
-	round(retry, true)
-	if len(errs) > 0 {
-		f.log.Warn("feed: fragments not stored", "message", coded.ID, "failed", len(errs), "of", len(coded.Blobs), "first", errs[0])
-	}
-	if n := int(stored.Load()); n < coded.K {
-		if err := ctx.Err(); err != nil {
-			errs = append(errs, err)
-		}
-		return fmt.Errorf("feed: %d of %d fragments stored, %d needed: %w", n, len(coded.Blobs), coded.K, errors.Join(errs...))
+	if err := f.mb.SendCoded(ctx, cp, coded, func() { prog.add(1, 0) }); err != nil {
+		return fmt.Errorf("feed: %w", err)
 	}
 	return nil
-}
-
-// depositWindow bounds one message's deposits in flight.
-const depositWindow = 64
-
-func (f *Feed) depositAnywhere(ctx context.Context, replicas []*directory.Descriptor, i int, cp mailbox.Capability, blob []byte) error {
-	var errs []error
-	for j := range replicas {
-		r := replicas[(i+j)%len(replicas)]
-		_, err := f.mb.Deposit(ctx, r, cp, blob)
-		if err == nil {
-			return nil
-		}
-		errs = append(errs, err)
-		var se *mailbox.StatusError
-		if ctx.Err() != nil || (errors.As(err, &se) && se.Status != mailbox.StatusUnavailable) {
-			break // a refusal would be the same anywhere
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -185,45 +184,24 @@ func (f *Feed) readMailboxes(ctx context.Context, me *Identity, friends []*frien
 	return errors.Join(errs...)
 }
 
-// readMailbox reads the mailbox fr → me of epoch e and stores the headers
-// it carries before anything is deleted from it.
-//
-// The receiver first reads with a read-only capability, so it deletes
-// nothing; the headers and the record of their delivery are then committed
-// to the store in one transaction; only then does the same receiver, now
-// holding the capability, sync again, which reads what arrived meanwhile
-// and deletes what was delivered. A crash at any point loses no header and
-// delivers none twice: the store either has a header and its delivery
-// record, or neither and the replicas still have it. (The one gap: a header
-// that arrives between the two reads is deleted before it is committed.)
+// readMailbox reads one inbound pairwise mailbox and deletes what it has
+// stored. Each header is committed to the store, with its delivery record,
+// by the receiver's Deliver hook before any of its fragments may be
+// deleted, so a crash at any point loses no header and delivers none twice:
+// the store has a header and its delivery record, or the replicas still
+// have it.
 func (f *Feed) readMailbox(ctx context.Context, me *Identity, fr *friend, pair *[keyLen]byte, e Epoch) error {
-	full := pairMailbox(pair, fr.Sign, me.pub.Sign, e)
-	box := &mailbox.Box{Cap: mailbox.ReadOnly(full.Cap.ID()), Key: full.Key}
+	box := pairMailbox(pair, fr.Sign, me.pub.Sign, e)
 	id := box.Cap.ID()
-	var seen atomic.Bool
 	r := f.mb.NewReceiver(box)
 	r.Seen = func(m mailbox.MessageID) bool {
 		ok, err := f.store.has(deliveredKey(e, id, m))
-		if ok {
-			seen.Store(true)
-		}
 		return ok && err == nil // on a store error read it again: storing is idempotent
 	}
-	msgs, err := r.Sync(ctx)
-	if perr := f.storeHeaders(fr, e, id, msgs); perr != nil {
-		return perr
+	r.Deliver = func(m mailbox.Message) error {
+		return f.storeHeaders(fr, e, id, []mailbox.Message{m})
 	}
-	if err != nil {
-		return err
-	}
-	if len(msgs) == 0 && !seen.Load() {
-		return nil // nothing to delete (junk is left to expire)
-	}
-	box.Cap = full.Cap // the receiver holds box, so its next sync may delete
-	msgs, err = r.Sync(ctx)
-	if perr := f.storeHeaders(fr, e, id, msgs); perr != nil {
-		return perr
-	}
+	_, err := r.Sync(ctx)
 	return err
 }
 
