@@ -292,17 +292,7 @@ func (c *Client) directoryLoop() {
 	}
 }
 
-func (c *Client) wait(d time.Duration) bool {
-	ch := make(chan struct{})
-	t := c.cfg.Clock.AfterFunc(d, func() { close(ch) })
-	select {
-	case <-ch:
-		return true
-	case <-c.ctx.Done():
-		t.Stop()
-		return false
-	}
-}
+func (c *Client) wait(d time.Duration) bool { return sleep(c.ctx, c.cfg.Clock, d) }
 
 // pickGateway keeps the gateway chosen first while the directory lists it:
 // the client's queue and its SURBs live there.
@@ -399,38 +389,11 @@ func (c *Client) connect() (*link.Conn, error) {
 func (c *Client) serve(conn *link.Conn) error {
 	dead := make(chan error, 1)
 	go func() { dead <- c.readReplies(conn) }()
-	idle := newTicker(c.cfg.Clock, defaultKeepalive)
-	defer idle.stop()
-	for {
-		select {
-		case pkt := <-c.send:
-			for more := true; more; {
-				if err := conn.WriteFrame(framePacket, pkt); err != nil {
-					c.requeue(pkt)
-					return err
-				}
-				select {
-				case pkt = <-c.send:
-				default:
-					more = false
-				}
-			}
-			if err := conn.Flush(); err != nil {
-				return err
-			}
-		case <-idle.c:
-			if err := conn.WriteKeepalive(); err != nil {
-				return err
-			}
-			if err := conn.Flush(); err != nil {
-				return err
-			}
-		case err := <-dead:
-			return err
-		case <-c.ctx.Done():
-			return c.ctx.Err()
+	return pump(c.ctx, c.cfg.Clock, conn, c.send, dead, func(pkt []byte, err error) {
+		if err != nil {
+			c.requeue(pkt)
 		}
-	}
+	})
 }
 
 // requeue puts back a packet whose write failed, if there is room: it goes
@@ -497,22 +460,32 @@ func (c *Client) mixPath(doc *directory.Document) ([]onion.Hop, error) {
 	return hops, nil
 }
 
-// ForwardPath returns a path from the client's gateway through one mix per
-// layer to the service node dest.
-func (c *Client) ForwardPath(dest *directory.Descriptor) ([]onion.Hop, error) {
+// pathParts returns the current document, the client's gateway as a hop
+// that holds nothing, and a random mix of each layer.
+func (c *Client) pathParts() (*directory.Document, onion.Hop, []onion.Hop, error) {
 	doc, err := c.Document()
 	if err != nil {
-		return nil, err
+		return nil, onion.Hop{}, nil, err
 	}
 	gw, err := c.pickGateway(doc)
 	if err != nil {
-		return nil, err
+		return nil, onion.Hop{}, nil, err
 	}
-	first, err := c.hop(doc, gw, 0)
+	gwHop, err := c.hop(doc, gw, 0)
 	if err != nil {
-		return nil, err
+		return nil, onion.Hop{}, nil, err
 	}
 	mixes, err := c.mixPath(doc)
+	if err != nil {
+		return nil, onion.Hop{}, nil, err
+	}
+	return doc, gwHop, mixes, nil
+}
+
+// ForwardPath returns a path from the client's gateway through one mix per
+// layer to the service node dest.
+func (c *Client) ForwardPath(dest *directory.Descriptor) ([]onion.Hop, error) {
+	doc, gw, mixes, err := c.pathParts()
 	if err != nil {
 		return nil, err
 	}
@@ -526,29 +499,17 @@ func (c *Client) ForwardPath(dest *directory.Descriptor) ([]onion.Hop, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(append([]onion.Hop{first}, mixes...), last), nil
+	return append(append([]onion.Hop{gw}, mixes...), last), nil
 }
 
 // ReplyPath returns a SURB path: one mix per layer, then the client's
 // gateway.
 func (c *Client) ReplyPath() ([]onion.Hop, error) {
-	doc, err := c.Document()
+	_, gw, mixes, err := c.pathParts()
 	if err != nil {
 		return nil, err
 	}
-	gw, err := c.pickGateway(doc)
-	if err != nil {
-		return nil, err
-	}
-	mixes, err := c.mixPath(doc)
-	if err != nil {
-		return nil, err
-	}
-	last, err := c.hop(doc, gw, 0)
-	if err != nil {
-		return nil, err
-	}
-	return append(mixes, last), nil
+	return append(mixes, gw), nil
 }
 
 // Services lists the service nodes of the current directory that offer the
@@ -734,23 +695,12 @@ func (c *Client) DropPacket() ([]byte, error) {
 // through every layer and comes back to it as a SURB reply. The id tells the
 // loop's return; the reply is dispatched to onReturn.
 func (c *Client) LoopPacket(onReturn func()) ([]byte, onion.SURBID, error) {
-	doc, err := c.Document()
+	_, gw, mixes, err := c.pathParts()
 	if err != nil {
 		return nil, onion.SURBID{}, err
 	}
-	gw, err := c.pickGateway(doc)
-	if err != nil {
-		return nil, onion.SURBID{}, err
-	}
-	first, err := c.hop(doc, gw, 0)
-	if err != nil {
-		return nil, onion.SURBID{}, err
-	}
-	back, err := c.ReplyPath()
-	if err != nil {
-		return nil, onion.SURBID{}, err
-	}
-	surb, keys, err := c.geo.NewSURB(append([]onion.Hop{first}, back...), c.Queue())
+	path := append(append([]onion.Hop{gw}, mixes...), gw)
+	surb, keys, err := c.geo.NewSURB(path, c.Queue())
 	if err != nil {
 		return nil, onion.SURBID{}, err
 	}

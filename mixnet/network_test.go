@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -16,54 +15,7 @@ import (
 	"loam/mixnet"
 	"loam/mixnet/directory"
 	"loam/mixnet/link"
-	"loam/onion"
 )
-
-// echoRound sends n echo requests from c on random paths and waits for every
-// answer to come back by SURB; it returns how many came back intact.
-func echoRound(t *testing.T, c *mixnet.Client, n int, timeout time.Duration) int {
-	t.Helper()
-	services, err := c.Services("echo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := map[onion.SURBID]*onion.SURBKeys{}
-	want := map[onion.SURBID][]byte{}
-	for i := range n {
-		body := []byte(fmt.Sprintf("echo %d", i))
-		pkt, k, err := c.NewRequest(services[i%len(services)], "echo", body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[k.ID], want[k.ID] = k, body
-		for c.Send(pkt) != nil { // the queue is full: let the link drain it
-			time.Sleep(time.Millisecond)
-		}
-	}
-	got := 0
-	deadline := time.After(timeout)
-	for got < n {
-		select {
-		case r := <-c.Replies():
-			k := keys[r.ID]
-			if k == nil {
-				t.Fatalf("reply for an unknown or used SURB %v", r.ID)
-			}
-			delete(keys, r.ID)
-			body, err := c.Geometry().OpenReply(k, r.Sealed)
-			if err != nil {
-				t.Fatalf("opening reply: %v", err)
-			}
-			if !bytes.HasPrefix(body, want[r.ID]) {
-				t.Fatalf("reply %q, want %q", body[:16], want[r.ID])
-			}
-			got++
-		case <-deadline:
-			return got
-		}
-	}
-	return got
-}
 
 // TestNetworkEchoInProcess: 3 authorities, a gateway, 2 mixes in each of 3
 // layers and a service node, in-process over TCP on 127.0.0.1 with every
@@ -75,7 +27,7 @@ func TestNetworkEchoInProcess(t *testing.T) {
 	net := testnet.Start(t, testnet.Options{Transport: rec})
 	c := net.NewClient(t)
 	net.WaitReady(t, c)
-	if got := echoRound(t, c, 1000, 60*time.Second); got != 1000 {
+	if got := testnet.EchoRound(t, c, 1000, 60*time.Second); got != 1000 {
 		t.Fatalf("%d of 1000 echo replies came back", got)
 	}
 	w := (&link.Config{FrameLen: net.Params.Geometry().PacketLen()}).WireFrameLen()
@@ -161,7 +113,7 @@ func TestNetworkRefusesUnknownNodes(t *testing.T) {
 		}
 	}
 	waitFor(t, func() bool { return dropCount(network, node, mixnet.DropUnknownPeer) >= 1 })
-	if got := echoRound(t, c, 20, 20*time.Second); got != 20 {
+	if got := testnet.EchoRound(t, c, 20, 20*time.Second); got != 20 {
 		t.Fatalf("after the refusal %d of 20 echoes came back", got)
 	}
 }
@@ -192,7 +144,7 @@ func TestNetworkSurvivesGarbage(t *testing.T) {
 			conn.Close()
 		}
 	}
-	if got := echoRound(t, c, 50, 30*time.Second); got != 50 {
+	if got := testnet.EchoRound(t, c, 50, 30*time.Second); got != 50 {
 		t.Fatalf("after garbage %d of 50 echoes came back", got)
 	}
 }
@@ -216,7 +168,7 @@ func TestNetworkEpochRollover(t *testing.T) {
 		boundary = boundary.Add(period)
 	}
 	time.Sleep(time.Until(boundary.Add(-time.Second)))
-	if got := echoRound(t, c, 1000, 60*time.Second); got != 1000 {
+	if got := testnet.EchoRound(t, c, 1000, 60*time.Second); got != 1000 {
 		t.Fatalf("%d of 1000 echoes survived the epoch rollover", got)
 	}
 	if time.Now().Before(boundary) {

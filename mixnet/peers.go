@@ -172,8 +172,7 @@ func awaitReady(ctx context.Context, raw net.Conn, conn *link.Conn) error {
 }
 
 // serve writes queued packets until the link fails or the node stops. A
-// reader goroutine notices the peer closing; keepalives keep an idle link's
-// failure from going unseen.
+// reader goroutine notices the peer closing.
 func (l *outLink) serve(ctx context.Context, conn *link.Conn) error {
 	dead := make(chan error, 1)
 	go func() {
@@ -184,65 +183,16 @@ func (l *outLink) serve(ctx context.Context, conn *link.Conn) error {
 			}
 		}
 	}()
-	idle := newTicker(l.n.cfg.Clock, defaultKeepalive)
-	defer idle.stop()
-	for {
-		select {
-		case pkt := <-l.q:
-			if err := l.writeBatch(conn, pkt); err != nil {
-				return err
-			}
-		case <-idle.c:
-			if err := conn.WriteKeepalive(); err != nil {
-				return err
-			}
-			if err := conn.Flush(); err != nil {
-				return err
-			}
-		case err := <-dead:
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-// writeBatch writes pkt and whatever else is already queued, then flushes
-// once: under load many frames share one system call.
-func (l *outLink) writeBatch(conn *link.Conn, pkt []byte) error {
-	for n := 1; ; n++ {
-		err := conn.WriteFrame(framePacket, pkt)
+	return pump(ctx, l.n.cfg.Clock, conn, l.q, dead, func(pkt []byte, err error) {
 		l.n.buffers.put(pkt) // WriteFrame sealed a copy
 		if err != nil {
 			l.n.metrics.drop(DropLinkDown)
-			return err
+			return
 		}
 		l.n.metrics.frameOut("node")
-		if n == maxBatch {
-			break
-		}
-		select {
-		case pkt = <-l.q:
-			continue
-		default:
-		}
-		break
-	}
-	return conn.Flush()
+	})
 }
-
-const maxBatch = 64
 
 // wait blocks for d on the node's clock, or until ctx ends; it reports
 // whether the full time passed.
-func (n *Node) wait(ctx context.Context, d time.Duration) bool {
-	ch := make(chan struct{})
-	t := n.cfg.Clock.AfterFunc(d, func() { close(ch) })
-	select {
-	case <-ch:
-		return true
-	case <-ctx.Done():
-		t.Stop()
-		return false
-	}
-}
+func (n *Node) wait(ctx context.Context, d time.Duration) bool { return sleep(ctx, n.cfg.Clock, d) }

@@ -1,6 +1,7 @@
 package mixnet
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -44,4 +45,18 @@ func (t *ticker) stop() {
 	defer t.mu.Unlock()
 	t.stopped = true
 	t.t.Stop()
+}
+
+// sleep blocks for d on clk, or until ctx ends; it reports whether the full
+// time passed.
+func sleep(ctx context.Context, clk clock.Clock, d time.Duration) bool {
+	ch := make(chan struct{})
+	t := clk.AfterFunc(d, func() { close(ch) })
+	select {
+	case <-ch:
+		return true
+	case <-ctx.Done():
+		t.Stop()
+		return false
+	}
 }

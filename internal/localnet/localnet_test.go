@@ -5,7 +5,7 @@ package localnet_test
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"loam/internal/testnet"
 	"log/slog"
 	"net"
 	"os"
@@ -18,7 +18,6 @@ import (
 	"loam/internal/localnet"
 	"loam/mixnet"
 	"loam/mixnet/link"
-	"loam/onion"
 )
 
 var (
@@ -91,7 +90,7 @@ func TestProcessNetworkEcho(t *testing.T) {
 	c := newClient(t, ctx, layout)
 
 	t.Run("Echo1000", func(t *testing.T) {
-		if got := echoRound(t, c, 1000, 60*time.Second); got != 1000 {
+		if got := testnet.EchoRound(t, c, 1000, 60*time.Second); got != 1000 {
 			t.Fatalf("%d of 1000 echo replies came back", got)
 		}
 	})
@@ -124,7 +123,7 @@ func TestProcessNetworkEcho(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitReady(t, ctx, network)
-		if got := echoRound(t, c, 50, 30*time.Second); got != 50 {
+		if got := testnet.EchoRound(t, c, 50, 30*time.Second); got != 50 {
 			t.Fatalf("after restarting a mix %d of 50 echo replies came back", got)
 		}
 	})
@@ -260,52 +259,6 @@ func newClient(t *testing.T, ctx context.Context, layout *localnet.Layout) *mixn
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// echoRound sends n echo requests from c on random paths and waits for
-// every answer to come back by SURB; it returns how many came back intact.
-func echoRound(t *testing.T, c *mixnet.Client, n int, timeout time.Duration) int {
-	t.Helper()
-	services, err := c.Services("echo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := map[onion.SURBID]*onion.SURBKeys{}
-	want := map[onion.SURBID][]byte{}
-	for i := range n {
-		body := fmt.Appendf(nil, "echo %d", i)
-		pkt, k, err := c.NewRequest(services[i%len(services)], "echo", body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[k.ID], want[k.ID] = k, body
-		for c.Send(pkt) != nil { // the queue is full: let the link drain it
-			time.Sleep(time.Millisecond)
-		}
-	}
-	got := 0
-	deadline := time.After(timeout)
-	for got < n {
-		select {
-		case r := <-c.Replies():
-			k := keys[r.ID]
-			if k == nil {
-				t.Fatalf("reply for an unknown or used SURB %v", r.ID)
-			}
-			delete(keys, r.ID)
-			body, err := c.Geometry().OpenReply(k, r.Sealed)
-			if err != nil {
-				t.Fatalf("opening reply: %v", err)
-			}
-			if !bytes.HasPrefix(body, want[r.ID]) || body[len(want[r.ID])] != 0 {
-				t.Fatalf("reply %q, want %q", body[:16], want[r.ID])
-			}
-			got++
-		case <-deadline:
-			return got
-		}
-	}
-	return got
 }
 
 // TestGenerate: the layout names every node, gives each its own ports on
