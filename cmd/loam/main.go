@@ -8,6 +8,7 @@
 //	loam sync                              fetch what friends shared
 //	loam feed                              show your feed
 //	loam status                            connection, cover traffic, store
+//	loam ui                                the same in a browser, on this machine
 //
 // Global flags come before the command: --dir (default $LOAM_DIR, else
 // ~/.loam), --json, --tor, --passphrase-file.
@@ -59,6 +60,7 @@ func init() {
 		{"sync", "", "fetch what your friends shared with you", cmdSync},
 		{"feed", "[--limit N] [--save-attachments DIR]", "show your feed, newest first", cmdFeed},
 		{"status", "[--offline]", "connection, Tor, cover traffic, pending deliveries", cmdStatus},
+		{"ui", "[--listen ADDR] [--open]", "serve the web interface on this machine", cmdUI},
 		{"deposit", "--seed HEX (--text TEXT | --file FILE)", "debug: deposit a blob into a mailbox", cmdDeposit},
 		{"fetch", "--id HEX [--cursor N]", "debug: fetch a mailbox's entries", cmdFetch},
 	}
