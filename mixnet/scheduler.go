@@ -1,7 +1,6 @@
 package mixnet
 
 import (
-	"container/heap"
 	"sync"
 	"time"
 
@@ -26,7 +25,7 @@ type scheduler struct {
 }
 
 type schedItem struct {
-	due  time.Time
+	due  int64  // Unix nanoseconds
 	seq  uint64 // FIFO among equal due times
 	next onion.NodeID
 	pkt  []byte
@@ -51,7 +50,7 @@ func (s *scheduler) schedule(due time.Time, next onion.NodeID, pkt []byte) bool 
 		return false
 	}
 	s.seq++
-	heap.Push(&s.q, schedItem{due: due, seq: s.seq, next: next, pkt: pkt})
+	s.q.push(schedItem{due: due.UnixNano(), seq: s.seq, next: next, pkt: pkt})
 	s.armLocked(now)
 	s.mu.Unlock()
 	return true
@@ -63,7 +62,7 @@ func (s *scheduler) armLocked(now time.Time) {
 	if len(s.q) == 0 {
 		return
 	}
-	head := s.q[0].due
+	head := time.Unix(0, s.q[0].due)
 	if !s.armed.IsZero() && !head.Before(s.armed) {
 		return
 	}
@@ -79,14 +78,14 @@ func (s *scheduler) fire() {
 	now := s.clock.Now()
 	s.mu.Lock()
 	var due []schedItem
-	for len(s.q) > 0 && !s.q[0].due.After(now) {
-		due = append(due, heap.Pop(&s.q).(schedItem))
+	for n := now.UnixNano(); len(s.q) > 0 && s.q[0].due <= n; {
+		due = append(due, s.q.pop())
 	}
 	s.armed, s.timer = time.Time{}, nil
 	s.armLocked(now)
 	s.mu.Unlock()
 	for _, it := range due {
-		s.release(it.next, it.pkt, it.due)
+		s.release(it.next, it.pkt, time.Unix(0, it.due))
 	}
 }
 
@@ -107,21 +106,52 @@ func (s *scheduler) stop() {
 	s.timer, s.armed, s.q = nil, time.Time{}, nil
 }
 
+// schedHeap is a binary min-heap of items by due time, then sequence. It is
+// typed rather than built on container/heap, whose interface boxes every
+// item pushed: one allocation a packet on the hot path.
 type schedHeap []schedItem
 
-func (h schedHeap) Len() int { return len(h) }
-func (h schedHeap) Less(i, j int) bool {
-	if !h[i].due.Equal(h[j].due) {
-		return h[i].due.Before(h[j].due)
+func (h schedHeap) less(i, j int) bool {
+	if h[i].due != h[j].due {
+		return h[i].due < h[j].due
 	}
 	return h[i].seq < h[j].seq
 }
-func (h schedHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *schedHeap) Push(x any)   { *h = append(*h, x.(schedItem)) }
-func (h *schedHeap) Pop() any {
-	old := *h
-	it := old[len(old)-1]
-	old[len(old)-1] = schedItem{}
-	*h = old[:len(old)-1]
-	return it
+
+func (h *schedHeap) push(it schedItem) {
+	*h = append(*h, it)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !q.less(i, p) {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
+	}
+}
+
+func (h *schedHeap) pop() schedItem {
+	q := *h
+	top := q[0]
+	last := len(q) - 1
+	q[0] = q[last]
+	q[last] = schedItem{}
+	q = q[:last]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(q) && q.less(l, m) {
+			m = l
+		}
+		if r < len(q) && q.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
+	return top
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"pgregory.net/rapid"
+
 	"loam/internal/clock"
 	"loam/onion"
 )
@@ -78,4 +80,27 @@ func TestSchedulerRealClock(t *testing.T) {
 			t.Fatal("packets not released")
 		}
 	}
+}
+
+// TestSchedHeapOrder: whatever is pushed, pops come out by due time and, for
+// equal times, in the order pushed.
+func TestSchedHeapOrder(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var h schedHeap
+		n := rapid.IntRange(0, 200).Draw(t, "n")
+		for i := range n {
+			h.push(schedItem{due: int64(rapid.IntRange(0, 20).Draw(t, "due")), seq: uint64(i)})
+		}
+		var last schedItem
+		for i := range n {
+			it := h.pop()
+			if i > 0 && (it.due < last.due || (it.due == last.due && it.seq < last.seq)) {
+				t.Fatalf("popped %+v after %+v", it, last)
+			}
+			last = it
+		}
+		if len(h) != 0 {
+			t.Fatal("items left")
+		}
+	})
 }
