@@ -186,6 +186,9 @@ func (ks *EpochKeys) Drop(before uint64) error {
 		if e >= before {
 			continue
 		}
+		if f := ks.keys[e].replay.Load(); f != nil {
+			f.release()
+		}
 		delete(ks.keys, e)
 		if ks.dir != "" {
 			name := filepath.Join(ks.dir, keyFilePrefix+strconv.FormatUint(e, 10)+keyFileSuffix)

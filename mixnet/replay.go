@@ -17,6 +17,7 @@ import (
 type replayFilter struct {
 	mu       sync.Mutex
 	blocks   [][blockWords]uint64
+	free     func() // returns the blocks' memory
 	k        int
 	inserted uint64
 	capacity uint64
@@ -39,8 +40,17 @@ func newReplayFilter(capacity uint64, fp float64) *replayFilter {
 	if fp <= 0 || fp >= 1 {
 		fp = 1e-6
 	}
-	blocks, k := sizeBlockedBloom(capacity, fp)
-	return &replayFilter{blocks: make([][blockWords]uint64, blocks), k: k, capacity: capacity}
+	n, k := sizeBlockedBloom(capacity, fp)
+	blocks, free := allocBlocks(int(n))
+	return &replayFilter{blocks: blocks, free: free, k: k, capacity: capacity}
+}
+
+// release returns the filter's memory; the filter must not be used again.
+func (f *replayFilter) release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.blocks = nil
+	f.free()
 }
 
 // sizeBlockedBloom picks the number of blocks and bits per tag: the classic
@@ -83,13 +93,16 @@ func (f *replayFilter) seen(tag *onion.ReplayTag) bool { return f.probe(tag, tru
 
 // probe reports whether every bit of tag is set, setting them if insert.
 func (f *replayFilter) probe(tag *onion.ReplayTag, insert bool) bool {
-	blk := binary.LittleEndian.Uint64(tag[:8]) % uint64(len(f.blocks))
+	blk := binary.LittleEndian.Uint64(tag[:8])
 	var acc uint64 // 192 bits of positions, drawn 9 at a time
 	bitsLeft := 0
 	next := 8
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b := &f.blocks[blk]
+	if f.blocks == nil {
+		return true // released with its key: the packet's key is gone too
+	}
+	b := &f.blocks[blk%uint64(len(f.blocks))]
 	present := true
 	for range f.k {
 		if bitsLeft < 9 {

@@ -70,3 +70,14 @@ func TestSizeBlockedBloom(t *testing.T) {
 		t.Fatalf("%.1f bits per tag", bits)
 	}
 }
+
+func TestReplayFilterReleased(t *testing.T) {
+	f := newReplayFilter(1000, 1e-6)
+	tag := randomTag()
+	f.seen(&tag)
+	f.release()
+	other := randomTag()
+	if !f.seen(&other) {
+		t.Fatal("a released filter let a packet through")
+	}
+}
