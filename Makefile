@@ -7,7 +7,7 @@ CMDS     := $(notdir $(wildcard cmd/*))
 FUZZTIME ?= 10s
 BENCH    ?= .
 
-.PHONY: all build test unit integration vet fmt-check bench fuzz lint demo clean
+.PHONY: all build test unit integration vet fmt-check bench fuzz lint demo faults clean
 
 all: build
 
@@ -40,6 +40,12 @@ bench:
 # Each fuzz target for FUZZTIME.
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz
+
+# The test bed's long run: every fault scenario for minutes, in network
+# namespaces (root); the table goes into docs/reliability.md. make test runs
+# the short version (TestTestbedIntegration).
+faults:
+	scripts/testbed --long
 
 lint:
 	$(GO) tool staticcheck ./...

@@ -76,6 +76,10 @@ type Config struct {
 	// DropOutgoing, if set, is asked about every packet this node sends and
 	// drops it when it says so: fault injection for tests and the test bed.
 	DropOutgoing func(next onion.NodeID) bool
+	// HoldOutgoing, if set, is asked about every packet this node relays
+	// and holds it that much longer than its mixing delay, so that later
+	// packets overtake it: reordering, injected for the test bed.
+	HoldOutgoing func(next onion.NodeID) time.Duration
 
 	Workers        int           // unwrap workers; default GOMAXPROCS
 	QueueLen       int           // packets waiting for a worker
@@ -247,7 +251,8 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n.router = NewRouter(RouterConfig{Geometry: n.geo, Keys: keys, Clock: cfg.Clock, Outbox: n,
 		Clients: sink, Services: services, Metrics: n.metrics, MaxScheduled: cfg.MaxScheduled,
-		EpochPeriod: cfg.Network.EpochPeriod, Grace: cfg.Network.EpochPeriod / 10})
+		EpochPeriod: cfg.Network.EpochPeriod, Grace: cfg.Network.EpochPeriod / 10,
+		Hold: cfg.HoldOutgoing})
 	n.router.SetRoutes(n.topo.canSendTo)
 	n.linkCfg = &link.Config{
 		FrameLen:         n.geo.PacketLen(),

@@ -34,6 +34,7 @@ type Router struct {
 	metrics  *Metrics
 	sched    *scheduler
 	unwrap   func(*onion.PrivateKey, []byte) (onion.Unwrapped, error)
+	hold     func(onion.NodeID) time.Duration
 
 	epochs    atomic.Pointer[epochTiming]
 	canSendTo atomic.Pointer[func(onion.NodeID) bool]
@@ -61,6 +62,9 @@ type RouterConfig struct {
 	// Unwrap replaces the onion layer's Unwrap: the simulator's cost model
 	// for runs too large for real cryptography. Nil is Geometry.Unwrap.
 	Unwrap func(key *onion.PrivateKey, pkt []byte) (onion.Unwrapped, error)
+	// Hold, if set, adds to a relayed packet's delay: fault injection
+	// (Config.HoldOutgoing). Nil adds nothing.
+	Hold func(next onion.NodeID) time.Duration
 }
 
 // NewRouter returns a Router; it relays to no one until SetRoutes.
@@ -72,7 +76,7 @@ func NewRouter(cfg RouterConfig) *Router {
 		cfg.MaxScheduled = defaultMaxScheduled
 	}
 	r := &Router{geo: cfg.Geometry, keys: cfg.Keys, clock: cfg.Clock, out: cfg.Outbox,
-		clients: cfg.Clients, services: cfg.Services, metrics: cfg.Metrics, unwrap: cfg.Unwrap}
+		clients: cfg.Clients, services: cfg.Services, metrics: cfg.Metrics, unwrap: cfg.Unwrap, hold: cfg.Hold}
 	if r.unwrap == nil {
 		r.unwrap = cfg.Geometry.Unwrap
 	}
@@ -143,7 +147,11 @@ func (r *Router) Handle(pkt []byte, received time.Time) (kept bool) {
 		if r.metrics != nil {
 			r.metrics.HopDelay.Observe(u.Delay.Seconds())
 		}
-		if !r.sched.schedule(received.Add(u.Delay), u.Next, u.Packet) {
+		due := received.Add(u.Delay)
+		if r.hold != nil {
+			due = due.Add(r.hold(u.Next))
+		}
+		if !r.sched.schedule(due, u.Next, u.Packet) {
 			r.metrics.drop(DropOverload)
 			return false
 		}

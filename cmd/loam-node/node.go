@@ -36,6 +36,8 @@ func runNode(ctx context.Context, stop func(), cfg *nodeconfig.Config, log *slog
 		return err
 	}
 	mc := nodeConfig(cfg, svc, reg, log)
+	faults := newFaultInjector(cfg, reg, log)
+	faultHooks(faults, &mc)
 	if cfg.Tor.Enabled {
 		if mc.OnionAddress, err = onionAddress(cfg); err != nil {
 			return errors.Join(err, stopServices())
@@ -61,6 +63,9 @@ func runNode(ctx context.Context, stop func(), cfg *nodeconfig.Config, log *slog
 	}
 	if err := n.Start(ctx); err != nil {
 		return errors.Join(err, stopServices(), metrics.Shutdown())
+	}
+	if faults != nil {
+		go faults.watch(ctx)
 	}
 	log.Info("node running", "config", cfg.Path, "role", cfg.Role, "name", cfg.Name, "id", n.ID().String(),
 		"listen", n.Addr().String(), "epoch_period", cfg.Network.EpochPeriod, "services", cfg.Services)

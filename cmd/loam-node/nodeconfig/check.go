@@ -154,6 +154,7 @@ func (k *checker) node() {
 	k.limits()
 	k.mailbox()
 	k.tor()
+	k.faults()
 	if f.set("authority", false) {
 		k.bad("authority", "only an authority has an [authority] section; this is a %s", c.Role)
 	}
@@ -249,6 +250,7 @@ func (k *checker) authority() {
 		{"limits", false, "an authority has no packet queues"},
 		{"mailbox", false, "only a service node offering \"mailbox\" has a [mailbox] section"},
 		{"tor", false, "only a gateway runs Tor"},
+		{"faults", f.HasFaults(), "fault injection (a testing aid) applies to a node's packets; an authority sends none"},
 	} {
 		if f.set(s.key, s.set) {
 			k.bad(s.key, "%s; remove it", s.what)

@@ -83,6 +83,8 @@ type Config struct {
 	Mailbox Mailbox
 	// Tor is a gateway's onion service.
 	Tor Tor
+	// Faults is fault injection for the test bed (nodes; a testing aid).
+	Faults Faults
 
 	AuthorityListen string        // authorities: the HTTP listener
 	Bootstrap       time.Duration // authorities: zero means P/8

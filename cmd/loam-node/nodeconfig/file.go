@@ -33,6 +33,7 @@ type File struct {
 	Limits    LimitsSection    `toml:"limits"`
 	Mailbox   MailboxSection   `toml:"mailbox"`
 	Tor       TorSection       `toml:"tor"`
+	Faults    FaultsSection    `toml:"faults"`
 	Authority AuthoritySection `toml:"authority"`
 
 	// present holds the top-level keys and tables the decoded text set, so
@@ -177,6 +178,7 @@ func Defaults() *File {
 			GCInterval: DefaultMailboxGCInterval,
 		},
 		Tor:       TorSection{DataDir: DefaultTorDataDir, OnionPort: DefaultTorOnionPort, BootstrapTimeout: DefaultTorBootstrapTimeout},
+		Faults:    FaultsSection{Delay: "0s", Jitter: "0s", Hold: "0s"},
 		Authority: AuthoritySection{Parameters: p},
 	}
 }
@@ -227,6 +229,9 @@ func Decode(path string, text []byte) (*File, error) {
 	}
 	if len(f.Tor.Torrc) == 0 {
 		f.Tor.Torrc = nil // "torrc = []" is no lines, as is no key
+	}
+	if len(f.Faults.To) == 0 {
+		f.Faults.To = nil // "to = []" is every next hop, as is no key
 	}
 	f.present = map[string]bool{}
 	for _, k := range md.Keys() {

@@ -253,6 +253,33 @@ torrc = {{list .Tor.Torrc}}
 # How long tor may take to bootstrap before loam-node gives up: 1s to 1h.
 bootstrap_timeout = {{q .Tor.BootstrapTimeout}}
 {{- end}}
+{{- if .HasFaults}}
+
+# TESTING AID: NEVER ENABLE ON A REAL NETWORK. Fault injection for the test
+# bed (internal/testbed, docs/reliability.md): this node drops, delays and
+# reorders the packets it sends. Refused unless enabled = true; when
+# enabled the node warns at start and exports loam_faults_enabled 1.
+[faults]
+# true: inject the faults below.
+enabled = {{.Faults.Enabled}}
+# A rules file (relative to data_dir) re-read every second while it
+# changes: "version = N" and [[rules]] tables with the keys below. Once it
+# loads, its rules replace the ones here. Empty: none.
+control = {{q .Faults.Control}}
+# The probability that each packet sent is dropped: 0 to 1.
+loss = {{float .Faults.Loss}}
+# Added to every write on a link to a next hop: delay plus a uniformly
+# random share of jitter, 0s to 5s each. A link's order is kept.
+delay = {{q .Faults.Delay}}
+jitter = {{q .Faults.Jitter}}
+# The probability that a packet this node relays is held back up to
+# reorder_hold (0s to 5s) past its mixing delay, so later ones overtake it.
+reorder = {{float .Faults.Reorder}}
+reorder_hold = {{q .Faults.Hold}}
+# The next hops these apply to, by node id (32 hex digits, as
+# ` + "`loam-node show`" + ` prints it); empty: every next hop.
+to = {{list .Faults.To}}
+{{- end}}
 {{- else}}
 
 [authority]
