@@ -3,19 +3,18 @@
 package localnet
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"loam/cmd/loam-node/nodeconfig"
+	"loam/internal/childproc"
 )
 
 // Generate lays out the network in spec.Dir: it picks free ports on
@@ -61,20 +60,11 @@ func Generate(spec Spec) (*Layout, error) {
 		n.Listen = "127.0.0.1:" + strconv.Itoa(ports[2*i])
 		n.Metrics = "127.0.0.1:" + strconv.Itoa(ports[2*i+1])
 		n.NextHops = nextHops(spec, n)
-		args := []string{"init", "--role", string(n.Role), "--dir", n.Dir, "--name", n.Name,
-			"--listen", n.Listen, "--metrics-listen", n.Metrics}
-		if n.Role == nodeconfig.RoleMix {
-			args = append(args, "--layer", strconv.Itoa(n.Layer))
-		}
 		if n.Role == nodeconfig.RoleService {
 			n.Services = spec.Services(service)
-			args = append(args, "--services", strings.Join(n.Services, ","))
 			service++
 		}
-		if _, err := runTool(ctx, spec.Bin, args...); err != nil {
-			return nil, err
-		}
-		if err := readIdentity(ctx, spec.Bin, n); err != nil {
+		if err := InitNode(ctx, spec.Bin, n); err != nil {
 			return nil, err
 		}
 	}
@@ -136,11 +126,29 @@ func nextHops(s Spec, n *Node) int {
 	return s.MixesPerLayer
 }
 
+// InitNode runs `loam-node init` (bin) for n as an operator would, with
+// its role, layer, services, name, data directory and listeners, and fills
+// in its keys and id from `loam-node show --json`.
+func InitNode(ctx context.Context, bin string, n *Node) error {
+	args := []string{"init", "--role", string(n.Role), "--dir", n.Dir, "--name", n.Name,
+		"--listen", n.Listen, "--metrics-listen", n.Metrics}
+	if n.Role == nodeconfig.RoleMix {
+		args = append(args, "--layer", strconv.Itoa(n.Layer))
+	}
+	if n.Role == nodeconfig.RoleService {
+		args = append(args, "--services", strings.Join(n.Services, ","))
+	}
+	if _, err := childproc.Run(ctx, bin, args...); err != nil {
+		return fmt.Errorf("localnet: %w", err)
+	}
+	return readIdentity(ctx, bin, n)
+}
+
 // readIdentity fills in a node's keys and id from `loam-node show --json`.
 func readIdentity(ctx context.Context, bin string, n *Node) error {
-	out, err := runTool(ctx, bin, "show", "-c", n.Config, "--json")
+	out, err := childproc.Run(ctx, bin, "show", "-c", n.Config, "--json")
 	if err != nil {
-		return err
+		return fmt.Errorf("localnet: %w", err)
 	}
 	var id struct {
 		IdentityKey string `json:"identity_key"`
@@ -157,8 +165,8 @@ func readIdentity(ctx context.Context, bin string, n *Node) error {
 		return nil
 	}
 	lk, err := nodeconfig.DecodeKey(id.LinkKey)
-	if err != nil {
-		return fmt.Errorf("localnet: %s: link key: %w", n.Name, err)
+	if err != nil || len(lk) != len(n.LinkKey) {
+		return fmt.Errorf("localnet: %s: link key %q", n.Name, id.LinkKey)
 	}
 	copy(n.LinkKey[:], lk)
 	raw, err := hex.DecodeString(id.NodeID)
@@ -167,16 +175,4 @@ func readIdentity(ctx context.Context, bin string, n *Node) error {
 	}
 	copy(n.ID[:], raw)
 	return nil
-}
-
-// runTool runs a loam-node subcommand to completion and returns its
-// stdout; a failure carries its stderr.
-func runTool(ctx context.Context, bin string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("localnet: loam-node %s: %w\n%s", strings.Join(args, " "), err, stderr.Bytes())
-	}
-	return stdout.Bytes(), nil
 }

@@ -178,9 +178,14 @@ func (l *Layout) Fetcher(cacheDir string) *directory.Fetcher {
 }
 
 // threshold is the number of signatures a document needs.
-func (l *Layout) threshold() int {
-	if l.Spec.Threshold != 0 {
-		return l.Spec.Threshold
+func (l *Layout) threshold() int { return Threshold(l.Spec.Threshold, len(l.Peers)) }
+
+// Threshold is the number of signatures a document of a network of
+// authorities needs: configured, or a bare majority where configured is
+// zero.
+func Threshold(configured, authorities int) int {
+	if configured != 0 {
+		return configured
 	}
-	return len(l.Peers)/2 + 1
+	return authorities/2 + 1
 }

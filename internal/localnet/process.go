@@ -3,19 +3,18 @@
 package localnet
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"loam/cmd/loam-node/nodeconfig"
+	"loam/internal/childproc"
 )
 
 // StopTimeout is how long StopAll, Stop and Restart wait for a process to
@@ -34,10 +33,8 @@ type Running struct {
 
 // proc is one process of a node. A node restarted gets a new proc.
 type proc struct {
+	*childproc.Proc
 	node *Node
-	cmd  *exec.Cmd
-	done chan struct{} // closed once Wait returned
-	err  error         // Wait's result, valid once done is closed
 	// reported is set once Stop, Kill or StopAll has returned this
 	// process's exit status, so StopAll does not report it twice.
 	reported bool
@@ -76,60 +73,54 @@ func (l *Layout) Start(ctx context.Context) (*Running, error) {
 }
 
 func (r *Running) start(n *Node) error {
-	logf, err := os.OpenFile(n.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	cp, err := childproc.Start(exec.Command(r.Layout.Spec.Bin, "run", "-c", n.Config), n.Log)
 	if err != nil {
-		return fmt.Errorf("localnet: %w", err)
-	}
-	defer logf.Close() // the child holds its own descriptor
-	cmd := exec.Command(r.Layout.Spec.Bin, "run", "-c", n.Config)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// A race-enabled build would sleep a second at every exit.
-	cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("localnet: starting %s: %w", n.Name, err)
 	}
-	p := &proc{node: n, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
+	p := &proc{Proc: cp, node: n}
 	r.mu.Lock()
 	r.procs[n.Name] = p
 	r.mu.Unlock()
 	return nil
 }
 
-// awaitUp waits until each node answers HTTP: an authority its API, a
-// node its metrics listener (any status). Either listener opens after the
-// process has set up its signal handling, so from then on SIGTERM means a
-// graceful shutdown.
+// awaitUp waits until each node answers HTTP (see AwaitUp).
 func (r *Running) awaitUp(ctx context.Context, nodes []*Node) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
 	for _, n := range nodes {
-		url := "http://" + n.Metrics + "/readyz"
-		if n.Role == nodeconfig.RoleAuthority {
-			url = "http://" + n.Listen + "/v1/documents/current"
-		}
-		for {
-			if err := r.exited(n.Name); err != nil {
-				return err
-			}
-			resp, err := client.Get(url)
-			if err == nil {
-				resp.Body.Close()
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("localnet: %s does not answer at %s: %w", n.Name, url, err)
-			case <-time.After(20 * time.Millisecond):
-			}
+		if err := AwaitUp(ctx, client, n, func() error { return r.exited(n.Name) }); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// AwaitUp waits until n answers HTTP: an authority its API, a node its
+// metrics listener (any status). Either listener opens after the process
+// has set up its signal handling, so from then on SIGTERM means a graceful
+// shutdown. exited is asked before every try; its error ends the wait.
+func AwaitUp(ctx context.Context, client *http.Client, n *Node, exited func() error) error {
+	url := "http://" + n.Metrics + "/readyz"
+	if n.Role == nodeconfig.RoleAuthority {
+		url = "http://" + n.Listen + "/v1/documents/current"
+	}
+	for {
+		if err := exited(); err != nil {
+			return err
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("localnet: %s does not answer at %s: %w", n.Name, url, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func (r *Running) proc(name string) (*proc, error) {
@@ -149,26 +140,16 @@ func (r *Running) exited(name string) error {
 	if err != nil {
 		return err
 	}
-	select {
-	case <-p.done:
-		return fmt.Errorf("localnet: %s exited (%s); end of %s:\n%s", name, status(p.err), p.node.Log, tail(p.node.Log, 15))
-	default:
+	if p.Alive() {
 		return nil
 	}
+	return fmt.Errorf("localnet: %s exited (%s); end of %s:\n%s", name, p.Status(), p.Log, p.Tail(15))
 }
 
 // Alive reports whether name's process is running.
 func (r *Running) Alive(name string) bool {
 	p, err := r.proc(name)
-	if err != nil {
-		return false
-	}
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
+	return err == nil && p.Alive()
 }
 
 // Stop sends sig to name's process and waits for it to exit, killing it
@@ -182,7 +163,7 @@ func (r *Running) Stop(name string, sig os.Signal) error {
 	if err := r.exited(name); err != nil {
 		return err
 	}
-	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := p.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("localnet: signalling %s: %w", name, err)
 	}
 	return r.await(p, time.After(StopTimeout), sig)
@@ -195,8 +176,8 @@ func (r *Running) Kill(name string) error {
 	if err != nil {
 		return err
 	}
-	killGroup(p)
-	<-p.done
+	p.KillGroup()
+	<-p.Done()
 	r.mu.Lock()
 	p.reported = true
 	r.mu.Unlock()
@@ -236,8 +217,8 @@ func (r *Running) StopAll() error {
 	}
 	r.mu.Unlock()
 	for _, p := range procs {
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			killGroup(p)
+		if err := p.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			p.KillGroup()
 		}
 	}
 	deadline := time.After(StopTimeout)
@@ -258,14 +239,14 @@ func (r *Running) StopAll() error {
 func (r *Running) await(p *proc, deadline <-chan time.Time, sig os.Signal) error {
 	var err error
 	select {
-	case <-p.done:
-		if p.err != nil {
-			err = fmt.Errorf("localnet: %s exited after %v: %s; end of %s:\n%s", p.node.Name, sig, status(p.err), p.node.Log, tail(p.node.Log, 15))
+	case <-p.Done():
+		if p.Err() != nil {
+			err = fmt.Errorf("localnet: %s exited after %v: %s; end of %s:\n%s", p.node.Name, sig, p.Status(), p.Log, p.Tail(15))
 		}
 	case <-deadline:
-		killGroup(p)
-		<-p.done
-		err = fmt.Errorf("localnet: %s did not exit within %v of %v; killed. End of %s:\n%s", p.node.Name, StopTimeout, sig, p.node.Log, tail(p.node.Log, 15))
+		p.KillGroup()
+		<-p.Done()
+		err = fmt.Errorf("localnet: %s did not exit within %v of %v; killed. End of %s:\n%s", p.node.Name, StopTimeout, sig, p.Log, p.Tail(15))
 	}
 	r.mu.Lock()
 	p.reported = true
@@ -282,42 +263,9 @@ func (r *Running) killAll() {
 	}
 	r.mu.Unlock()
 	for _, p := range procs {
-		killGroup(p)
+		p.KillGroup()
 	}
 	for _, p := range procs {
-		<-p.done
+		<-p.Done()
 	}
-}
-
-// killGroup sends SIGKILL to p's process group unless p has been reaped
-// (its group id could then belong to another process).
-func killGroup(p *proc) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
-		p.cmd.Process.Kill()
-	}
-}
-
-func status(err error) string {
-	if err == nil {
-		return "exit status 0"
-	}
-	return err.Error()
-}
-
-// tail returns the last n lines of a file, for error messages.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(" + err.Error() + ")"
-	}
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
 }

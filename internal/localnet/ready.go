@@ -56,28 +56,54 @@ func (r *Running) readyOnce(ctx context.Context, client *http.Client) error {
 			return &exitedError{err}
 		}
 	}
-	epoch := directory.Schedule{Period: l.Spec.Params.EpochPeriod}.Epoch(time.Now())
-	keys := make([]ed25519.PublicKey, len(l.Peers))
-	for i, p := range l.Peers {
+	rd := Readiness{EpochPeriod: l.Spec.Params.EpochPeriod, Peers: l.Peers, Threshold: l.threshold(),
+		Authorities: l.Authorities(), Nodes: l.MixNodes(), Alive: r.Alive}
+	return rd.Check(ctx, client)
+}
+
+// Readiness is a network as Check sees it.
+type Readiness struct {
+	EpochPeriod time.Duration
+	// Peers are the authorities whose signatures count; Threshold of them
+	// must sign.
+	Peers     []directory.Peer
+	Threshold int
+	// Authorities are asked for the document, which must list every node
+	// of Nodes; Nodes are asked whether they are ready.
+	Authorities, Nodes []*Node
+	// Alive reports whether a process runs; those that do not are not
+	// asked.
+	Alive func(name string) bool
+}
+
+// Check checks once what WaitReady waits for: every running authority
+// serves a document for the current epoch that verifies and lists every
+// node, and every running node answers 200 on /readyz and shows as many
+// open outgoing links as it has next hops. Its error names the first
+// thing missing.
+func (rd Readiness) Check(ctx context.Context, client *http.Client) error {
+	epoch := directory.Schedule{Period: rd.EpochPeriod}.Epoch(time.Now())
+	keys := make([]ed25519.PublicKey, len(rd.Peers))
+	for i, p := range rd.Peers {
 		keys[i] = p.Key
 	}
-	for _, a := range l.Authorities() {
-		if !r.Alive(a.Name) {
+	for _, a := range rd.Authorities {
+		if !rd.Alive(a.Name) {
 			continue
 		}
-		body, err := get(ctx, client, "http://"+a.Listen+"/v1/documents/"+strconv.FormatUint(epoch, 10))
+		body, err := Get(ctx, client, "http://"+a.Listen+"/v1/documents/"+strconv.FormatUint(epoch, 10))
 		if err != nil {
 			return fmt.Errorf("%s: document of epoch %d: %w", a.Name, epoch, err)
 		}
 		doc, err := directory.ParseDocument(body)
 		if err == nil {
-			err = doc.Verify(keys, l.threshold())
+			err = doc.Verify(keys, rd.Threshold)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: document of epoch %d: %w", a.Name, epoch, err)
 		}
 		var missing []string
-		for _, n := range l.MixNodes() {
+		for _, n := range rd.Nodes {
 			if doc.Node(n.ID) == nil {
 				missing = append(missing, n.Name)
 			}
@@ -86,14 +112,14 @@ func (r *Running) readyOnce(ctx context.Context, client *http.Client) error {
 			return fmt.Errorf("%s: document of epoch %d lacks %s", a.Name, epoch, strings.Join(missing, ", "))
 		}
 	}
-	for _, n := range l.MixNodes() {
-		if !r.Alive(n.Name) {
+	for _, n := range rd.Nodes {
+		if !rd.Alive(n.Name) {
 			continue
 		}
-		if _, err := get(ctx, client, "http://"+n.Metrics+"/readyz"); err != nil {
+		if _, err := Get(ctx, client, "http://"+n.Metrics+"/readyz"); err != nil {
 			return fmt.Errorf("%s: /readyz: %w", n.Name, err)
 		}
-		m, err := scrape(ctx, client, n.Metrics)
+		m, err := ScrapeAddr(ctx, client, n.Metrics)
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}
@@ -121,19 +147,20 @@ func (r *Running) Scrape(ctx context.Context, name string) (Metrics, error) {
 	if n == nil {
 		return nil, fmt.Errorf("localnet: no node %q", name)
 	}
-	return scrape(ctx, &http.Client{Timeout: 5 * time.Second}, n.Metrics)
+	return ScrapeAddr(ctx, &http.Client{Timeout: 5 * time.Second}, n.Metrics)
 }
 
-func scrape(ctx context.Context, client *http.Client, addr string) (Metrics, error) {
-	body, err := get(ctx, client, "http://"+addr+"/metrics")
+// ScrapeAddr fetches the Prometheus metrics served at addr.
+func ScrapeAddr(ctx context.Context, client *http.Client, addr string) (Metrics, error) {
+	body, err := Get(ctx, client, "http://"+addr+"/metrics")
 	if err != nil {
 		return nil, fmt.Errorf("/metrics: %w", err)
 	}
 	return ParseMetrics(string(body))
 }
 
-// get fetches url and fails unless the answer is 200.
-func get(ctx context.Context, client *http.Client, url string) ([]byte, error) {
+// Get fetches url and fails unless the answer is 200.
+func Get(ctx context.Context, client *http.Client, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err

@@ -164,31 +164,14 @@ func (b *Bed) proc(name string) *Proc {
 	return b.procs[name]
 }
 
-// awaitUp waits until each node answers HTTP: an authority its API, a
-// node its metrics listener.
+// awaitUp waits until each node answers HTTP (see localnet.AwaitUp).
 func (b *Bed) awaitUp(ctx context.Context, nodes []*Node) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	client := b.Ctl.HTTPClient(time.Second)
 	for _, n := range nodes {
-		url := "http://" + n.Metrics + "/readyz"
-		if n.Role == nodeconfig.RoleAuthority {
-			url = "http://" + n.Listen + "/v1/documents/current"
-		}
-		for {
-			if err := b.proc(n.Name).Exited(); err != nil {
-				return err
-			}
-			resp, err := client.Get(url)
-			if err == nil {
-				resp.Body.Close()
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("testbed: %s does not answer at %s: %w", n.Name, url, err)
-			case <-time.After(50 * time.Millisecond):
-			}
+		if err := localnet.AwaitUp(ctx, client, &n.Node, b.proc(n.Name).Exited); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -274,11 +257,11 @@ func (b *Bed) Scrape(ctx context.Context, name string) (localnet.Metrics, error)
 	if n == nil {
 		return nil, fmt.Errorf("testbed: no node %q", name)
 	}
-	body, err := get(ctx, b.Ctl.HTTPClient(5*time.Second), "http://"+n.Metrics+"/metrics")
+	m, err := localnet.ScrapeAddr(ctx, b.Ctl.HTTPClient(5*time.Second), n.Metrics)
 	if err != nil {
-		return nil, fmt.Errorf("testbed: %s: /metrics: %w", name, err)
+		return nil, fmt.Errorf("testbed: %s: %w", name, err)
 	}
-	return localnet.ParseMetrics(string(body))
+	return m, nil
 }
 
 // Close stops the clients and nodes (SIGTERM, then SIGKILL), the

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"loam/internal/childproc"
 	"loam/internal/testbed/tbproto"
 )
 
@@ -119,7 +120,7 @@ func startClient(ctx context.Context, name string, h *Host, logPath, bin string,
 	}
 	c := &Client{Name: name, Host: h, proc: p, in: stdinW, calls: map[uint64]chan tbproto.Response{}, dead: make(chan struct{})}
 	go func() {
-		<-p.done
+		<-p.Done()
 		stdoutW.Close()
 		stdinR.Close()
 	}()
@@ -132,10 +133,10 @@ func startClient(ctx context.Context, name string, h *Host, logPath, bin string,
 		c.Users = r.Ready
 		return c, nil
 	case <-c.dead:
-		return nil, fmt.Errorf("testbed: %s: %v; end of %s:\n%s", name, c.err, logPath, tail(logPath, 15))
+		return nil, fmt.Errorf("testbed: %s: %v; end of %s:\n%s", name, c.err, logPath, childproc.Tail(logPath, 15))
 	case <-ctx.Done():
 		p.Kill()
-		return nil, fmt.Errorf("testbed: %s not ready: %w; end of %s:\n%s", name, ctx.Err(), logPath, tail(logPath, 15))
+		return nil, fmt.Errorf("testbed: %s not ready: %w; end of %s:\n%s", name, ctx.Err(), logPath, childproc.Tail(logPath, 15))
 	}
 }
 
@@ -309,13 +310,13 @@ func (c *Client) Close() error {
 	_, err := c.call(ctx, tbproto.Request{Op: tbproto.OpQuit})
 	c.in.Close()
 	select {
-	case <-c.proc.done:
+	case <-c.proc.Done():
 	case <-time.After(10 * time.Second):
 		c.proc.Kill()
 		return fmt.Errorf("testbed: %s did not quit; killed", c.Name)
 	}
-	if c.proc.err != nil && err == nil {
-		err = fmt.Errorf("testbed: %s exited: %s; end of %s:\n%s", c.Name, status(c.proc.err), c.proc.Log, tail(c.proc.Log, 15))
+	if c.proc.Err() != nil && err == nil {
+		err = fmt.Errorf("testbed: %s exited: %s; end of %s:\n%s", c.Name, c.proc.Status(), c.proc.Log, c.proc.Tail(15))
 	}
 	return err
 }
@@ -324,5 +325,9 @@ func (c *Client) Close() error {
 // namespace and returns its standard output.
 func (b *Bed) Loam(ctx context.Context, host *Host, dir string, args ...string) ([]byte, error) {
 	full := append([]string{"netns", "exec", host.NS, filepath.Join(b.Spec.Bin, "loam"), "--json", "--dir", dir}, args...)
-	return runTool(ctx, "ip", full...)
+	out, err := childproc.Run(ctx, "ip", full...)
+	if err != nil {
+		return nil, fmt.Errorf("testbed: %w", err)
+	}
+	return out, nil
 }

@@ -3,22 +3,18 @@
 package testbed
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"loam/cmd/loam-node/nodeconfig"
 	"loam/cmd/loam/netfile"
+	"loam/internal/localnet"
 	"loam/mailbox"
 	"loam/mixnet/directory"
 )
@@ -35,10 +31,10 @@ func (b *Bed) generate(ctx context.Context) error {
 			return err
 		}
 		dir := filepath.Join(s.Dir, "nodes", name)
-		n := &Node{Name: name, Role: role, Layer: layer, Host: h, Dir: dir,
+		n := &Node{Node: localnet.Node{Name: name, Role: role, Layer: layer, Dir: dir,
 			Config: filepath.Join(dir, "node.toml"), Log: filepath.Join(s.Dir, "logs", name+".log"),
-			Control: filepath.Join(dir, "faults.toml"),
-			Metrics: net.JoinHostPort(h.Addr.String(), strconv.Itoa(metricsPort))}
+			Metrics: net.JoinHostPort(h.Addr.String(), strconv.Itoa(metricsPort))},
+			Host: h, Control: filepath.Join(dir, "faults.toml")}
 		port := linkPort
 		if role == nodeconfig.RoleAuthority {
 			port = authorityPort
@@ -77,19 +73,10 @@ func (b *Bed) generate(ctx context.Context) error {
 	bin := filepath.Join(s.Bin, "loam-node")
 	for _, n := range b.Nodes {
 		n.NextHops = b.nextHops(n)
-		args := []string{"init", "--role", string(n.Role), "--dir", n.Dir, "--name", n.Name,
-			"--listen", n.Listen, "--metrics-listen", n.Metrics}
-		if n.Role == nodeconfig.RoleMix {
-			args = append(args, "--layer", strconv.Itoa(n.Layer))
-		}
 		if n.Role == nodeconfig.RoleService {
 			n.Services = []string{mailbox.ServiceName}
-			args = append(args, "--services", mailbox.ServiceName)
 		}
-		if _, err := runTool(ctx, bin, args...); err != nil {
-			return err
-		}
-		if err := readIdentity(ctx, bin, n); err != nil {
+		if err := localnet.InitNode(ctx, bin, &n.Node); err != nil {
 			return err
 		}
 	}
@@ -180,49 +167,4 @@ func (b *Bed) writeNetFile() error {
 	}
 	b.NetFile = filepath.Join(b.Spec.Dir, "network.toml")
 	return netfile.Write(b.NetFile, n)
-}
-
-// readIdentity fills in a node's keys and id from `loam-node show --json`.
-func readIdentity(ctx context.Context, bin string, n *Node) error {
-	out, err := runTool(ctx, bin, "show", "-c", n.Config, "--json")
-	if err != nil {
-		return err
-	}
-	var id struct {
-		IdentityKey string `json:"identity_key"`
-		LinkKey     string `json:"link_key"`
-		NodeID      string `json:"node_id"`
-	}
-	if err := json.Unmarshal(out, &id); err != nil {
-		return fmt.Errorf("testbed: loam-node show --json for %s: %w", n.Name, err)
-	}
-	if n.IdentityKey, err = nodeconfig.DecodeKey(id.IdentityKey); err != nil {
-		return fmt.Errorf("testbed: %s: identity key: %w", n.Name, err)
-	}
-	if n.Role == nodeconfig.RoleAuthority {
-		return nil
-	}
-	lk, err := nodeconfig.DecodeKey(id.LinkKey)
-	if err != nil || len(lk) != len(n.LinkKey) {
-		return fmt.Errorf("testbed: %s: link key %q", n.Name, id.LinkKey)
-	}
-	copy(n.LinkKey[:], lk)
-	raw, err := hex.DecodeString(id.NodeID)
-	if err != nil || len(raw) != len(n.ID) {
-		return fmt.Errorf("testbed: %s: node id %q", n.Name, id.NodeID)
-	}
-	copy(n.ID[:], raw)
-	return nil
-}
-
-// runTool runs a program to completion and returns its stdout; a failure
-// carries its stderr.
-func runTool(ctx context.Context, bin string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("testbed: %s %s: %w\n%s", filepath.Base(bin), strings.Join(args, " "), err, stderr.Bytes())
-	}
-	return stdout.Bytes(), nil
 }

@@ -3,17 +3,17 @@
 package testbed
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"loam/internal/childproc"
 )
 
 // StopTimeout is how long a process may take to exit after SIGTERM before
@@ -25,13 +25,9 @@ const StopTimeout = 10 * time.Second
 // It runs in its own process group, which a kill ends, and gets SIGKILL
 // if the harness dies.
 type Proc struct {
-	Name string
-	Host *Host
-	Log  string // its stderr (and stdout unless piped)
-
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // Wait's result once done is closed
+	*childproc.Proc // Log is its stderr (and stdout unless piped)
+	Name            string
+	Host            *Host
 
 	mu       sync.Mutex
 	reported bool // stopped or killed on purpose
@@ -42,51 +38,25 @@ type Proc struct {
 // to logPath. With stdin and stdout set, they are the process's own (a
 // pipe the caller reads).
 func startProc(name string, host *Host, logPath string, stdin io.Reader, stdout io.Writer, bin string, args ...string) (*Proc, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("testbed: %w", err)
-	}
-	defer logf.Close() // the child holds its own descriptor
 	cmd := exec.Command("ip", append([]string{"netns", "exec", host.NS, bin}, args...)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, logf, logf
+	cmd.Stdin = stdin
 	if stdout != nil {
 		cmd.Stdout = stdout
 	}
-	cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	cp, err := childproc.Start(cmd, logPath)
+	if err != nil {
 		return nil, fmt.Errorf("testbed: starting %s: %w", name, err)
 	}
-	p := &Proc{Name: name, Host: host, Log: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// Pid is the process id.
-func (p *Proc) Pid() int { return p.cmd.Process.Pid }
-
-// Alive reports whether the process runs.
-func (p *Proc) Alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
+	return &Proc{Proc: cp, Name: name, Host: host}, nil
 }
 
 // Exited returns an error naming the process and the end of its log if it
 // has exited.
 func (p *Proc) Exited() error {
-	select {
-	case <-p.done:
-		return fmt.Errorf("testbed: %s exited (%s); end of %s:\n%s", p.Name, status(p.err), p.Log, tail(p.Log, 15))
-	default:
+	if p.Alive() {
 		return nil
 	}
+	return fmt.Errorf("testbed: %s exited (%s); end of %s:\n%s", p.Name, p.Status(), p.Log, p.Tail(15))
 }
 
 // onPurpose reports whether the process was stopped or killed on purpose.
@@ -102,8 +72,8 @@ func (p *Proc) Kill() {
 	p.reported = true
 	p.mu.Unlock()
 	p.sampleRSS()
-	killGroup(p)
-	<-p.done
+	p.KillGroup()
+	<-p.Done()
 }
 
 // Stop sends SIGTERM and waits for the exit, killing the group after
@@ -114,33 +84,20 @@ func (p *Proc) Stop() error {
 	p.reported = true
 	p.mu.Unlock()
 	p.sampleRSS()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		killGroup(p)
+	if err := p.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		p.KillGroup()
 	}
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(StopTimeout):
-		killGroup(p)
-		<-p.done
-		return fmt.Errorf("testbed: %s did not exit within %v of SIGTERM; killed. End of %s:\n%s", p.Name, StopTimeout, p.Log, tail(p.Log, 15))
+		p.KillGroup()
+		<-p.Done()
+		return fmt.Errorf("testbed: %s did not exit within %v of SIGTERM; killed. End of %s:\n%s", p.Name, StopTimeout, p.Log, p.Tail(15))
 	}
-	if p.err != nil && !already {
-		return fmt.Errorf("testbed: %s exited after SIGTERM: %s; end of %s:\n%s", p.Name, status(p.err), p.Log, tail(p.Log, 15))
+	if p.Err() != nil && !already {
+		return fmt.Errorf("testbed: %s exited after SIGTERM: %s; end of %s:\n%s", p.Name, p.Status(), p.Log, p.Tail(15))
 	}
 	return nil
-}
-
-// killGroup kills p's process group unless p has been reaped (its group id
-// could then belong to another process).
-func killGroup(p *Proc) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
-		p.cmd.Process.Kill()
-	}
 }
 
 // sampleRSS records the process's peak resident set (VmHWM) so far.
@@ -174,24 +131,4 @@ func readVmHWM(pid int) (int64, error) {
 	}
 	defer f.Close()
 	return parseVmHWM(f)
-}
-
-func status(err error) string {
-	if err == nil {
-		return "exit status 0"
-	}
-	return err.Error()
-}
-
-// tail returns the last n lines of a file, for error messages.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(" + err.Error() + ")"
-	}
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
 }

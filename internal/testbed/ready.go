@@ -4,15 +4,11 @@ package testbed
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
-	"loam/mixnet/directory"
+	"loam/internal/localnet"
 )
 
 // WaitReady waits until the bed carries traffic: every running authority
@@ -54,79 +50,19 @@ func (b *Bed) exited() error {
 }
 
 func (b *Bed) readyOnce(ctx context.Context, client *http.Client) error {
-	epoch := directory.Schedule{Period: b.Spec.Params.EpochPeriod}.Epoch(time.Now())
-	keys := make([]ed25519.PublicKey, len(b.Peers))
-	for i, p := range b.Peers {
-		keys[i] = p.Key
+	rd := localnet.Readiness{EpochPeriod: b.Spec.Params.EpochPeriod, Peers: b.Peers, Threshold: b.threshold(),
+		Authorities: baseNodes(b.Authorities()), Nodes: baseNodes(b.MixNodes()), Alive: b.Alive}
+	return rd.Check(ctx, client)
+}
+
+// baseNodes returns the localnet nodes of ns.
+func baseNodes(ns []*Node) []*localnet.Node {
+	out := make([]*localnet.Node, len(ns))
+	for i, n := range ns {
+		out[i] = &n.Node
 	}
-	for _, a := range b.Authorities() {
-		if !b.Alive(a.Name) {
-			continue
-		}
-		body, err := get(ctx, client, "http://"+a.Listen+"/v1/documents/"+strconv.FormatUint(epoch, 10))
-		if err != nil {
-			return fmt.Errorf("%s: document of epoch %d: %w", a.Name, epoch, err)
-		}
-		doc, err := directory.ParseDocument(body)
-		if err == nil {
-			err = doc.Verify(keys, b.threshold())
-		}
-		if err != nil {
-			return fmt.Errorf("%s: document of epoch %d: %w", a.Name, epoch, err)
-		}
-		var missing []string
-		for _, n := range b.MixNodes() {
-			if doc.Node(n.ID) == nil {
-				missing = append(missing, n.Name)
-			}
-		}
-		if len(missing) > 0 {
-			return fmt.Errorf("%s: document of epoch %d lacks %s", a.Name, epoch, strings.Join(missing, ", "))
-		}
-	}
-	for _, n := range b.MixNodes() {
-		if !b.Alive(n.Name) {
-			continue
-		}
-		if _, err := get(ctx, client, "http://"+n.Metrics+"/readyz"); err != nil {
-			return fmt.Errorf("%s: /readyz: %w", n.Name, err)
-		}
-		m, err := b.Scrape(ctx, n.Name)
-		if err != nil {
-			return err
-		}
-		if open := m.Sum("loam_links_open", "direction", "out"); int(open) != n.NextHops {
-			return fmt.Errorf("%s: %v of %d outgoing links open", n.Name, open, n.NextHops)
-		}
-	}
-	return nil
+	return out
 }
 
 // threshold is the number of signatures a document needs.
-func (b *Bed) threshold() int {
-	if b.Spec.Threshold != 0 {
-		return b.Spec.Threshold
-	}
-	return len(b.Peers)/2 + 1
-}
-
-// get fetches url and fails unless the answer is 200.
-func get(ctx context.Context, client *http.Client, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body[:min(len(body), 200)])))
-	}
-	return body, nil
-}
+func (b *Bed) threshold() int { return localnet.Threshold(b.Spec.Threshold, len(b.Peers)) }

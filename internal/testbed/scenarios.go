@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"loam/cmd/loam-node/nodeconfig"
+	"loam/internal/localnet"
 	"loam/mixnet/directory"
 )
 
@@ -190,7 +191,7 @@ func (r *runner) waitNodeReady(ctx context.Context, name string) error {
 	client := r.b.Ctl.HTTPClient(2 * time.Second)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if _, err := get(ctx, client, "http://"+n.Metrics+"/readyz"); err == nil {
+		if _, err := localnet.Get(ctx, client, "http://"+n.Metrics+"/readyz"); err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -286,7 +287,7 @@ func actAuthorityDown(ctx context.Context, r *runner, load Load) (string, error)
 // signers counts the valid signatures on an authority's document of epoch.
 func (r *runner) signers(ctx context.Context, authority string, epoch uint64) (int, error) {
 	a := r.b.Node(authority)
-	body, err := get(ctx, r.b.Ctl.HTTPClient(5*time.Second), fmt.Sprintf("http://%s/v1/documents/%d", a.Listen, epoch))
+	body, err := localnet.Get(ctx, r.b.Ctl.HTTPClient(5*time.Second), fmt.Sprintf("http://%s/v1/documents/%d", a.Listen, epoch))
 	if err != nil {
 		return 0, fmt.Errorf("%s: document of epoch %d: %w", authority, epoch, err)
 	}

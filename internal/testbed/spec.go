@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"loam/cmd/loam-node/nodeconfig"
+	"loam/internal/localnet"
 	"loam/mailbox"
 	"loam/mixnet/directory"
-	"loam/onion"
 )
 
 // Spec describes a bed. Zero values take the defaults noted.
@@ -139,27 +139,16 @@ func (s *Spec) defaults() error {
 	return nil
 }
 
-// Node is one loam-node of the bed.
+// Node is one loam-node of the bed: a localnet node (its Listen and
+// Metrics on its host's address) with the bed's additions.
 type Node struct {
-	Name  string
-	Role  nodeconfig.Role
-	Layer int
-	Host  *Host
-	// Dir is the data directory, Config its node.toml, Log the process's
-	// output, Control its fault rules file.
-	Dir, Config, Log, Control string
-	// Listen is the link listener (nodes) or the HTTP API (authorities);
-	// Metrics serves /metrics and /readyz.
-	Listen, Metrics string
-	IdentityKey     ed25519.PublicKey
+	localnet.Node
+	Host *Host
+	// Control is the node's fault rules file.
+	Control string
 	// Identity is the node's private key, read back for the security
 	// checks that forge in an authority's name.
 	Identity ed25519.PrivateKey
-	ID       onion.NodeID
-	LinkKey  [32]byte
-	// NextHops is the number of outgoing links the node keeps once ready.
-	NextHops int
-	Services []string
 }
 
 // RoleName is the row label of a node's role in reports.

@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package localnet
+package childproc
 
 import "syscall"
 

@@ -1,6 +1,6 @@
 //go:build linux
 
-package localnet
+package childproc
 
 import "syscall"
 
