@@ -40,8 +40,14 @@ func lossyLinks(loss float64) func(cfg *mixnet.Config) {
 
 func mailboxNetwork(t *testing.T, node func(*mixnet.Config)) *testnet.Network {
 	t.Helper()
+	// Epochs of 15 s rather than the test default of 5: the 1,000-message
+	// test runs for minutes beside other heavy tests, and the authorities'
+	// rounds of a 5-s epoch can starve on a loaded 2-core machine. It still
+	// crosses many epoch boundaries under load.
+	p := testnet.TestParameters()
+	p.EpochPeriod, p.Grace = 15*time.Second, 5*time.Second
 	return testnet.Start(t, testnet.Options{
-		ServiceNodes: 3,
+		ServiceNodes: 3, Params: p,
 		Services: func(int) map[string]mixnet.Service {
 			store := mailbox.NewMemoryStore(mailbox.DefaultLimits, nil)
 			svc := mailbox.NewService(store, onion.DefaultGeometry, 4, 4096, nil)
