@@ -19,14 +19,18 @@ const (
 
 // Tunables: defaults an operator may change in the node's configuration.
 const (
-	defaultMaxScheduled     = 1 << 15 // packets held for their delay (about 80 MB at 2457 B)
-	defaultQueueLen         = 4096    // packets waiting for an unwrap worker
-	defaultLinkQueue        = 2048    // packets waiting for one outgoing link
-	defaultReplayCapacity   = 2 << 20 // tags per onion key's filter
-	defaultReplayFP         = 1e-6    // filter false-positive rate at capacity
-	defaultClientHold       = 4096    // replies queued per client at its gateway
-	defaultClientHoldFor    = 10 * time.Minute
-	defaultKeepalive        = 15 * time.Second
+	defaultMaxScheduled   = 1 << 15 // packets held for their delay (about 80 MB at 2457 B)
+	defaultQueueLen       = 4096    // packets waiting for an unwrap worker
+	defaultLinkQueue      = 2048    // packets waiting for one outgoing link
+	defaultReplayCapacity = 2 << 20 // tags per onion key's filter
+	defaultReplayFP       = 1e-6    // filter false-positive rate at capacity
+	defaultClientHold     = 4096    // replies queued per client at its gateway
+	defaultClientHoldFor  = 10 * time.Minute
+	defaultKeepalive      = 15 * time.Second
+	// defaultWriteStall is how long one batch of frames may take to leave:
+	// a peer that takes nothing for that long, while its link stays open,
+	// is treated as gone and the link is redialled.
+	defaultWriteStall       = 2 * defaultKeepalive
 	defaultRedial           = 500 * time.Millisecond
 	defaultHandshakeTimeout = 10 * time.Second
 	defaultSyncAfterRefusal = time.Second // at most one early directory sync a second

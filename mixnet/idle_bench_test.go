@@ -29,7 +29,7 @@ func BenchmarkClientIdle(b *testing.B) {
 		b.Fatal(err)
 	}
 	params := directory.DefaultParameters()
-	params.EpochPeriod = time.Minute // a document within seconds; rates as in production
+	params.EpochPeriod, params.Grace = time.Minute, 10*time.Second // a document within seconds; rates as in production
 	layout, err := localnet.Generate(localnet.Spec{Dir: b.TempDir(), Bin: bin, Params: params, Bootstrap: 3 * time.Second})
 	if err != nil {
 		b.Fatal(err)

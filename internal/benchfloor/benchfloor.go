@@ -8,6 +8,8 @@ package benchfloor
 import (
 	"crypto/ecdh"
 	"crypto/rand"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -41,18 +43,55 @@ func (p ecdhPair) run(n int) time.Duration {
 	return time.Since(start)
 }
 
-// X25519 returns the mean time of one crypto/ecdh X25519 ECDH, measured now
-// over about 30 ms.
-func X25519() time.Duration {
-	p := newPair()
-	const batch = 64
-	var ops int
-	var took time.Duration
-	for took < 30*time.Millisecond {
-		took += p.run(batch)
-		ops += batch
+// Sampler measures the floor in slices taken between a benchmark's rounds
+// of work, for benchmarks whose work is not a function called b.N times
+// but a pipeline through a node on every core: each slice runs ECDHs on
+// every P at once, so the floor is one core's ECDH time while all cores are
+// busy (as they are during the work), and it tracks a machine that speeds
+// up or slows down during the run.
+type Sampler struct {
+	pairs []ecdhPair
+	took  time.Duration // summed over the Ps
+	ops   int
+}
+
+// NewSampler returns a Sampler with no samples.
+func NewSampler() *Sampler {
+	s := &Sampler{}
+	for range runtime.GOMAXPROCS(0) {
+		s.pairs = append(s.pairs, newPair())
 	}
-	return took / time.Duration(ops)
+	return s
+}
+
+// Sample runs ECDHs on every P for about d (at least one batch each).
+func (s *Sampler) Sample(d time.Duration) {
+	const batch = 16
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range s.pairs {
+		wg.Go(func() {
+			var took time.Duration
+			ops := 0
+			for took < d {
+				took += p.run(batch)
+				ops += batch
+			}
+			mu.Lock()
+			s.took += took
+			s.ops += ops
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+}
+
+// Mean is one core's mean time for one ECDH over every sample so far.
+func (s *Sampler) Mean() time.Duration {
+	if s.ops == 0 {
+		return 0
+	}
+	return s.took / time.Duration(s.ops)
 }
 
 // Ratio runs work b.N times and reports its mean time divided by the mean

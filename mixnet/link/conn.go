@@ -63,6 +63,12 @@ func newConn(raw net.Conn, br *bufio.Reader, s *settings, peer PublicKey, send, 
 	}
 }
 
+// SetWriteDeadline bounds the socket writes of later Flushes, as
+// net.Conn's does; the zero time removes the bound. A write that misses it
+// fails the link like any other write error: it may have sent part of a
+// frame.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }
+
 // Peer returns the other side's static key: the responder's as the initiator
 // named it, or the initiator's as its third handshake message proved it.
 func (c *Conn) Peer() PublicKey { return c.peer }
