@@ -12,11 +12,13 @@ import (
 )
 
 func loopConfig() cover.LoopTrackerConfig {
-	// A loop takes tens of milliseconds here; the 3-s timeout leaves room
-	// for a loaded CI machine under the race detector, where a shorter one
-	// counted late loops as lost and raised the alarm before any attack.
+	// A loop takes tens of milliseconds here, but on a loaded CI machine
+	// under the race detector some take seconds or fall at an epoch
+	// boundary: the 3-s timeout and an expected loss of 10 % keep the
+	// target's client calm there (it saw 13 % once with 2 %), while the
+	// attack, which drops about half the victim's loops, stays far beyond.
 	return cover.LoopTrackerConfig{Window: 8 * time.Second, Timeout: 3 * time.Second,
-		MinSamples: 30, CheckEvery: 250 * time.Millisecond, ExpectedLoss: 0.02, Alpha: 1e-3}
+		MinSamples: 30, CheckEvery: 250 * time.Millisecond, ExpectedLoss: 0.1, Alpha: 1e-3}
 }
 
 // TestNMinusOneAttackRaisesAlarm: an adversary lets mix-1a receive only the
@@ -28,6 +30,7 @@ func loopConfig() cover.LoopTrackerConfig {
 func TestNMinusOneAttackRaisesAlarm(t *testing.T) {
 	p := testnet.TestParameters()
 	p.LambdaP, p.LambdaL, p.LambdaD, p.LambdaM = 2, 20, 1, 20
+	p.EpochPeriod, p.Grace = 15*time.Second, 5*time.Second // fewer rollovers in the judged windows
 	var attacked atomic.Pointer[onion.NodeID]
 	network := testnet.Start(t, testnet.Options{
 		Gateways: 2, Params: p,
