@@ -153,9 +153,14 @@ func TestNetworkSurvivesGarbage(t *testing.T) {
 // boundary (mean mixing delay 200 ms a hop): none is lost.
 func TestNetworkEpochRollover(t *testing.T) {
 	p := testnet.TestParameters()
-	p.Mu = 200 * time.Millisecond
-	p.EpochPeriod = 4 * time.Second
-	p.Grace = 3 * time.Second
+	// Seven hops of 100 ms mean delay put a packet mid-path for about a
+	// second. The grace window must cover the slowest packet's whole trip,
+	// queues included: under the race detector on a loaded 2-core machine
+	// those reach seconds, and a 3-s grace with 200-ms hops lost one echo
+	// in a thousand there.
+	p.Mu = 100 * time.Millisecond
+	p.EpochPeriod = 8 * time.Second
+	p.Grace = 6 * time.Second
 	network := testnet.Start(t, testnet.Options{Params: p})
 	c := network.NewClient(t)
 	network.WaitReady(t, c)
