@@ -229,18 +229,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	rep.SyncTime = time.Since(syncStart)
 	rep.PostToRead = time.Since(postStart)
-	var synced struct {
-		New []struct {
-			Text        string `json:"text"`
-			Author      string `json:"author"`
-			Attachments []struct {
-				Name   string `json:"name"`
-				Size   int    `json:"size"`
-				SHA256 string `json:"sha256"`
-			} `json:"attachments"`
-		} `json:"new"`
-		Traffic map[string]uint64 `json:"traffic"`
-	}
+	var synced syncOutput
 	if err := json.Unmarshal(b, &synced); err != nil {
 		return nil, err
 	}
@@ -268,6 +257,20 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		say("  Bob's feed: \"%s\" from Alice.", rep.Text)
 	}
 	return rep, nil
+}
+
+// syncOutput is what `loam --json sync` prints.
+type syncOutput struct {
+	New []struct {
+		Text        string `json:"text"`
+		Author      string `json:"author"`
+		Attachments []struct {
+			Name   string `json:"name"`
+			Size   int    `json:"size"`
+			SHA256 string `json:"sha256"`
+		} `json:"attachments"`
+	} `json:"new"`
+	Traffic map[string]uint64 `json:"traffic"`
 }
 
 // build compiles loam and loam-node into dir.

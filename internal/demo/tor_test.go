@@ -175,17 +175,7 @@ func TestFeedOverTorIntegration(t *testing.T) {
 	t.Logf("over Tor: Alice's `loam --tor post` (text + %d-byte picture) took %s, Bob's `loam --tor sync` %s; post to read %s (each command starts its own tor and reaches the gateway's onion service)",
 		len(picture), postTime.Round(time.Millisecond), time.Since(syncStart).Round(time.Millisecond), postToRead.Round(time.Millisecond))
 
-	var synced struct {
-		New []struct {
-			Text        string `json:"text"`
-			Author      string `json:"author"`
-			Attachments []struct {
-				Name   string `json:"name"`
-				Size   int    `json:"size"`
-				SHA256 string `json:"sha256"`
-			} `json:"attachments"`
-		} `json:"new"`
-	}
+	var synced syncOutput
 	if err := json.Unmarshal(w.out, &synced); err != nil {
 		t.Fatalf("Bob's sync output %q: %v", w.out, err)
 	}
