@@ -2,29 +2,18 @@ package onion
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
-	"flag"
-	"os"
 	"testing"
 	"time"
 
 	"loam/onion/internal/lioness"
+
+	"loam/internal/vectors"
 )
 
 // Regenerate with: go test ./onion -run TestVectors -update
-var update = flag.Bool("update", false, "rewrite testdata/vectors.json from the current implementation")
-
 const vectorsPath = "testdata/vectors.json"
 
-type hexBytes []byte
-
-func (h hexBytes) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
-func (h *hexBytes) UnmarshalText(b []byte) error {
-	v, err := hex.DecodeString(string(b))
-	*h = v
-	return err
-}
+type hexBytes = vectors.Hex
 
 type vectorHop struct {
 	NodeKey hexBytes `json:"node_private_key"`
@@ -142,24 +131,8 @@ func recordHops(t *testing.T, g Geometry, nodes []testNode, path []Hop, pkt []by
 }
 
 func TestVectors(t *testing.T) {
-	if *update {
-		v := generateVectors(t)
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(vectorsPath, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(vectorsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var v vectorFile
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
-	}
+	vectors.Load(t, vectorsPath, &v, func() any { return generateVectors(t) })
 	g := Geometry{Hops: v.Hops, UserPayload: v.Payload}
 
 	var lk lioness.Key

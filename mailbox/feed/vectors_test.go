@@ -2,29 +2,18 @@ package feed
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
-	"flag"
-	"os"
 	"testing"
 	"time"
 
+	"loam/internal/vectors"
 	"loam/mailbox"
 )
 
 // Regenerate with: go test ./mailbox/feed -run TestVectors -update
-var update = flag.Bool("update", false, "rewrite testdata/vectors.json from the current implementation")
-
 const vectorsPath = "testdata/vectors.json"
 
-type hexBytes []byte
-
-func (h hexBytes) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
-func (h *hexBytes) UnmarshalText(b []byte) error {
-	v, err := hex.DecodeString(string(b))
-	*h = v
-	return err
-}
+type hexBytes = vectors.Hex
 
 type vectorParty struct {
 	Name       string   `json:"name"`
@@ -110,24 +99,8 @@ func generateVectors(t *testing.T) *vectorFile {
 
 func TestVectors(t *testing.T) {
 	got := generateVectors(t)
-	if *update {
-		b, err := json.MarshalIndent(got, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(vectorsPath, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	raw, err := os.ReadFile(vectorsPath)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
 	var want vectorFile
-	if err := json.Unmarshal(raw, &want); err != nil {
-		t.Fatal(err)
-	}
+	vectors.Load(t, vectorsPath, &want, func() any { return got })
 	a, _ := json.Marshal(got)
 	b, _ := json.Marshal(&want)
 	if !bytes.Equal(a, b) {

@@ -4,28 +4,19 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/flynn/noise"
 	"golang.org/x/crypto/curve25519"
+
+	"loam/internal/vectors"
 )
 
 // Regenerate with: go test ./mixnet/link -run TestVectors -update
-var update = flag.Bool("update", false, "rewrite testdata/vectors.json from the current implementation")
-
 const vectorsPath = "testdata/vectors.json"
 
-type hexBytes []byte
-
-func (h hexBytes) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
-func (h *hexBytes) UnmarshalText(b []byte) error {
-	v, err := hex.DecodeString(string(b))
-	*h = v
-	return err
-}
+type hexBytes = vectors.Hex
 
 // vectorFile is a whole link session with fixed keys: the three handshake
 // messages and the first frames each way, a rekey included.
@@ -134,27 +125,8 @@ func makeVectors(t *testing.T) vectorFile {
 // with its fixed keys, must come out byte for byte.
 func TestVectors(t *testing.T) {
 	got := makeVectors(t)
-	if *update {
-		out, err := json.MarshalIndent(got, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(vectorsPath, append(out, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	raw, err := os.ReadFile(vectorsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var want vectorFile
-	if err := json.Unmarshal(raw, &want); err != nil {
-		t.Fatal(err)
-	}
+	vectors.Load(t, vectorsPath, &want, func() any { return got })
 	gotJSON, _ := json.Marshal(got)
 	wantJSON, _ := json.Marshal(want)
 	if !bytes.Equal(gotJSON, wantJSON) {
@@ -166,14 +138,8 @@ func TestVectors(t *testing.T) {
 // following the SPEC text rather than this package's code: it replays the
 // initiator from its keys and the recorded message 2, and opens every frame.
 func TestVectorsIndependently(t *testing.T) {
-	raw, err := os.ReadFile(vectorsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var v vectorFile
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatal(err)
-	}
+	vectors.Load(t, vectorsPath, &v, func() any { return makeVectors(t) })
 	w := v.FrameLen + 1 + 16
 	if v.WireFrameLen != w {
 		t.Fatalf("W = %d for FrameLen %d", v.WireFrameLen, v.FrameLen)
