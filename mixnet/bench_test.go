@@ -5,9 +5,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -18,7 +21,6 @@ import (
 	"time"
 
 	"loam/internal/benchfloor"
-	"loam/internal/xrand"
 	"loam/mixnet"
 	"loam/mixnet/directory"
 	"loam/mixnet/link"
@@ -30,30 +32,67 @@ import (
 // Noise links over loopback TCP. The benchmark's own goroutines do no
 // onion work while they measure: packets are made beforehand.
 type mixRig struct {
-	geo      onion.Geometry
-	mix      *mixnet.Node
-	mixKey   *onion.PrivateKey
-	path     []onion.Hop
-	send     *link.Conn
-	received atomic.Int64
-	stalled  atomic.Bool   // the receiver stops reading while set
-	progress chan struct{} // poked on every arrival; the sender blocks on it
-	arrivals chan arrival
-	expect   sync.Map // next hop's α → packet index
+	geo     onion.Geometry
+	mix     *mixnet.Node
+	mixKey  *onion.PrivateKey
+	path    []onion.Hop
+	send    *link.Conn
+	got     *arrivalCount
+	stalled atomic.Bool // the receiver stops reading while set
+	expect  sync.Map    // next hop's α → packet index
 }
 
-type arrival struct {
-	alpha [onion.KeyLen]byte
-	at    time.Time
+// rigEnds is what the rig's sender and receiver need to play their parts,
+// in this process or in the traffic peer's (peer_test.go).
+type rigEnds struct {
+	ln                 net.Listener // the receiver's; the mix dials it
+	mixAddr            string
+	mixLink            link.PublicKey
+	sendLink, recvLink link.KeyPair
+	frameLen           int
+	prologue           []byte
 }
 
+func (e *rigEnds) sendConfig() *link.Config {
+	return &link.Config{FrameLen: e.frameLen, Static: e.sendLink, Prologue: e.prologue}
+}
+
+func (e *rigEnds) recvConfig() *link.Config {
+	return &link.Config{FrameLen: e.frameLen, Static: e.recvLink, Prologue: e.prologue,
+		Authorize: func(link.PublicKey) error { return nil }}
+}
+
+// newMixRig starts the mix with its sender and receiver in this process.
 func newMixRig(tb testing.TB) *mixRig {
+	tb.Helper()
+	r, ends := newMix(tb)
+	go r.receive(ends.ln, ends.recvConfig())
+	raw, err := net.Dial("tcp", ends.mixAddr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	r.send, err = link.Client(ctx, raw, ends.sendConfig(), ends.mixLink)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if typ, _, err := r.send.ReadFrame(); err != nil || typ != 0x03 {
+		tb.Fatalf("mix did not accept the sender: %v", err)
+	}
+	r.waitLinked(tb)
+	return r
+}
+
+// newMix starts the mix node alone, with a directory document that names
+// the two stand-ins, and returns what their ends need.
+func newMix(tb testing.TB) (*mixRig, *rigEnds) {
 	tb.Helper()
 	geo := onion.DefaultGeometry
 	params := directory.DefaultParameters()
 	network := mixnet.Network{Geometry: geo, EpochPeriod: params.EpochPeriod}
 	epoch := directory.Schedule{Period: params.EpochPeriod}.Epoch(time.Now())
-	r := &mixRig{geo: geo, arrivals: make(chan arrival, 1<<16), progress: make(chan struct{}, 1)}
+	r := &mixRig{geo: geo, got: newArrivalCount()}
 
 	_, mixID, _ := ed25519.GenerateKey(rand.Reader)
 	mixLink, _ := link.GenerateKeyPair()
@@ -80,24 +119,25 @@ func newMixRig(tb testing.TB) *mixRig {
 	}
 	r.mixKey, _ = onion.NewPrivateKey([32]byte(seed))
 
-	// The receiver: a layer-3 stand-in that only counts and timestamps.
-	recvLink, _ := link.GenerateKeyPair()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The receiver is a layer-3 stand-in that only counts and timestamps;
+	// the sender a layer-1 stand-in.
+	ends := &rigEnds{mixAddr: mix.Addr().String(), mixLink: mixLink.Public, frameLen: geo.PacketLen(),
+		prologue: network.Prologue()}
+	ends.recvLink, _ = link.GenerateKeyPair()
+	ends.sendLink, _ = link.GenerateKeyPair()
+	ends.ln, err = net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { ln.Close() })
-	go r.receive(ln, &link.Config{FrameLen: geo.PacketLen(), Static: recvLink, Prologue: network.Prologue(),
-		Authorize: func(k link.PublicKey) error { return nil }})
+	tb.Cleanup(func() { ends.ln.Close() })
 
-	sendLink, _ := link.GenerateKeyPair()
 	descs := []*directory.Descriptor{}
 	mixDesc, err := mix.Descriptor(epoch, epoch+1, epoch+2)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, raw := range [][]byte{mixDesc, standIn(tb, "mix-1", 1, "127.0.0.1:1", sendLink.Public, epoch),
-		standIn(tb, "mix-3", 3, ln.Addr().String(), recvLink.Public, epoch)} {
+	for _, raw := range [][]byte{mixDesc, standIn(tb, "mix-1", 1, "127.0.0.1:1", ends.sendLink.Public, epoch),
+		standIn(tb, "mix-3", 3, ends.ln.Addr().String(), ends.recvLink.Public, epoch)} {
 		d, err := directory.ParseDescriptor(raw)
 		if err != nil {
 			tb.Fatal(err)
@@ -121,27 +161,18 @@ func newMixRig(tb testing.TB) *mixRig {
 	if r.path[0].Node != mix.ID() {
 		r.path[0], r.path[1] = r.path[1], r.path[0]
 	}
+	return r, ends
+}
 
-	raw, err := net.Dial("tcp", mix.Addr().String())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	r.send, err = link.Client(ctx, raw, &link.Config{FrameLen: geo.PacketLen(), Static: sendLink,
-		Prologue: network.Prologue()}, mixLink.Public)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if typ, _, err := r.send.ReadFrame(); err != nil || typ != 0x03 {
-		tb.Fatalf("mix did not accept the sender: %v", err)
-	}
+// waitLinked waits for the mix's link to the receiver.
+func (r *mixRig) waitLinked(tb testing.TB) {
 	deadline := time.Now().Add(10 * time.Second)
-	for !mix.Ready() {
+	for !r.mix.Ready() {
 		if time.Now().After(deadline) {
 			tb.Fatal("mix never linked to the receiver")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return r
 }
 
 func itoa(v uint64) string { return string(appendUint(nil, v)) }
@@ -183,21 +214,10 @@ func (r *mixRig) receive(ln net.Listener, cfg *link.Config) {
 		for r.stalled.Load() {
 			time.Sleep(time.Millisecond) // a next hop that stopped reading
 		}
-		_, body, err := conn.ReadFrame()
-		if err != nil {
+		if _, _, err := conn.ReadFrame(); err != nil {
 			return
 		}
-		a := arrival{at: time.Now()}
-		copy(a.alpha[:], body)
-		r.received.Add(1)
-		select {
-		case r.arrivals <- a:
-		default:
-		}
-		select {
-		case r.progress <- struct{}{}:
-		default:
-		}
+		r.got.add()
 	}
 }
 
@@ -229,37 +249,77 @@ func (r *mixRig) packets(tb testing.TB, n int) [][]byte {
 	return out
 }
 
-// blast sends pkts as fast as the mix takes them, keeping at most window
-// packets in the mix at once so none is dropped, and returns when all are
-// through.
 func (r *mixRig) blast(tb testing.TB, pkts [][]byte, window int64) time.Duration {
-	start := time.Now()
-	base := r.received.Load()
-	for i, p := range pkts {
-		for int64(i)-(r.received.Load()-base) >= window {
-			<-r.progress
-		}
-		if err := r.send.WriteFrame(0x01, p); err != nil {
-			tb.Fatal(err)
-		}
-		if i%16 == 15 || i == len(pkts)-1 {
-			if err := r.send.Flush(); err != nil {
-				tb.Fatal(err)
-			}
-		}
+	took, err := blast(r.send, r.got, pkts, window)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	r.waitFor(tb, base+int64(len(pkts)))
-	return time.Since(start)
+	return took
 }
 
 func (r *mixRig) waitFor(tb testing.TB, n int64) {
-	deadline := time.Now().Add(2 * time.Minute)
-	for r.received.Load() < n {
-		if time.Now().After(deadline) {
-			tb.Fatalf("only %d of %d packets came through", r.received.Load(), n)
-		}
-		time.Sleep(time.Millisecond)
+	if err := r.got.waitFor(n); err != nil {
+		tb.Fatal(err)
 	}
+}
+
+// arrivalCount counts the packets a receiver took off its link; senders
+// wait on it.
+type arrivalCount struct {
+	n        atomic.Int64
+	progress chan struct{} // poked on every arrival
+}
+
+func newArrivalCount() *arrivalCount { return &arrivalCount{progress: make(chan struct{}, 1)} }
+
+func (c *arrivalCount) add() {
+	c.n.Add(1)
+	select {
+	case c.progress <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor returns once n packets have arrived in all, or fails after a
+// minute without one.
+func (c *arrivalCount) waitFor(n int64) error {
+	if c.n.Load() >= n {
+		return nil
+	}
+	quiet := time.NewTimer(time.Minute)
+	defer quiet.Stop()
+	for c.n.Load() < n {
+		select {
+		case <-c.progress:
+			quiet.Reset(time.Minute)
+		case <-quiet.C:
+			return fmt.Errorf("only %d of %d packets came through", c.n.Load(), n)
+		}
+	}
+	return nil
+}
+
+// blast sends pkts on send as fast as the mix takes them, keeping at most
+// window packets in the mix at once so none is dropped, and returns when
+// all are through.
+func blast(send *link.Conn, got *arrivalCount, pkts [][]byte, window int64) (time.Duration, error) {
+	start := time.Now()
+	base := got.n.Load()
+	for i, p := range pkts {
+		if err := got.waitFor(base + int64(i) - window + 1); err != nil {
+			return 0, err
+		}
+		if err := send.WriteFrame(0x01, p); err != nil {
+			return 0, err
+		}
+		if i%16 == 15 || i == len(pkts)-1 {
+			if err := send.Flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	err := got.waitFor(base + int64(len(pkts)))
+	return time.Since(start), err
 }
 
 // BenchmarkMixForward measures packets per second through one mix node over
@@ -297,52 +357,81 @@ func BenchmarkMixForward(b *testing.B) {
 // BenchmarkHopLatency measures the time a packet spends in a mix beyond its
 // scheduled delay (zero here) while the mix runs at half the capacity
 // measured just before, with Poisson arrivals: from the sender's write to
-// the receiver's read, so two loopback link crossings are included. Reports
-// the 99th percentile in microseconds; goal: under 1000.
+// the receiver's read, so two loopback link crossings are included. The
+// sender and receiver run in a process of their own (peer_test.go), as a
+// mix's neighbours do. Reports the 99th percentile in microseconds; goal:
+// under 1000.
 func BenchmarkHopLatency(b *testing.B) {
-	r := newMixRig(b)
-	probe := r.packets(b, 3000)
-	r.blast(b, probe[:500], 256) // warm up
-	capacity := float64(2500) / r.blast(b, probe[500:], 2048).Seconds()
-	rate := capacity / 2
-
+	r, ends := newMix(b)
+	const warm, probe = 500, 2500
 	n := max(b.N, 2000)
-	pkts := r.packets(b, n)
-	sent := make([]time.Time, n)
-	for len(r.arrivals) > 0 {
-		<-r.arrivals
+	pkts := r.packets(b, warm+probe+n)
+	dir := b.TempDir()
+	job := peerJob{MixAddr: ends.mixAddr, MixLink: ends.mixLink, SendKey: ends.sendLink.Private,
+		RecvKey: ends.recvLink.Private, FrameLen: ends.frameLen, Prologue: ends.prologue,
+		Packets: filepath.Join(dir, "packets"), Warm: warm, Probe: probe, Result: filepath.Join(dir, "result")}
+	if err := os.WriteFile(job.Packets, slices.Concat(pkts...), 0o600); err != nil {
+		b.Fatal(err)
 	}
-	b.ResetTimer()
-	start := time.Now()
-	next := start
-	for i, p := range pkts {
-		next = next.Add(xrand.Exp(time.Duration(float64(time.Second) / rate)))
-		if d := time.Until(next); d > 0 {
-			time.Sleep(d)
-		}
-		sent[i] = time.Now()
-		if err := r.send.WriteFrame(0x01, p); err != nil {
-			b.Fatal(err)
-		}
-		if err := r.send.Flush(); err != nil {
-			b.Fatal(err)
-		}
+	res := runPeerProcess(b, ends, &job)
+	if len(res.Sent) != n {
+		b.Fatalf("the peer sent %d packets, want %d", len(res.Sent), n)
 	}
 	lat := make([]time.Duration, 0, n)
-	timeout := time.After(time.Minute)
-	for len(lat) < n {
-		select {
-		case a := <-r.arrivals:
-			if i, ok := r.expect.Load(a.alpha); ok {
-				lat = append(lat, a.at.Sub(sent[i.(int)]))
-			}
-		case <-timeout:
-			b.Fatalf("%d of %d packets arrived", len(lat), n)
+	for _, a := range res.Arrived {
+		i, ok := r.expect.Load(a.Alpha)
+		if !ok || i.(int) < warm+probe {
+			b.Fatalf("the peer received a packet it did not send in its Poisson phase")
 		}
+		lat = append(lat, time.Duration(a.At-res.Sent[i.(int)-warm-probe]))
 	}
-	b.StopTimer()
+	if len(lat) != n {
+		b.Fatalf("%d of %d packets arrived", len(lat), n)
+	}
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
-	b.ReportMetric(rate, "offered-pkts/s")
+	b.ReportMetric(res.Rate, "offered-pkts/s")
+	slices.Sort(res.Late)
+	b.ReportMetric(float64(time.Duration(res.Late[len(res.Late)*99/100]).Microseconds()), "pace-late-p99-us")
+}
+
+// runPeerProcess runs the traffic peer: this test binary again, with the
+// receiver's listener as its file descriptor 3, and returns its result.
+func runPeerProcess(b *testing.B, ends *rigEnds, job *peerJob) *peerResult {
+	jobFile := filepath.Join(filepath.Dir(job.Result), "job.json")
+	raw, err := json.Marshal(job)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(jobFile, raw, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	lnFile, err := ends.ln.(*net.TCPListener).File()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lnFile.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), peerEnv+"="+jobFile)
+	cmd.ExtraFiles = []*os.File{lnFile}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	b.ResetTimer()
+	err = cmd.Run()
+	b.StopTimer()
+	if err != nil {
+		b.Fatalf("traffic peer: %v\n%s", err, out.Bytes())
+	}
+	var res peerResult
+	raw, err = os.ReadFile(job.Result)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		b.Fatal(err)
+	}
+	return &res
 }

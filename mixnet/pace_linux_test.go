@@ -1,0 +1,16 @@
+package mixnet_test
+
+import (
+	"syscall"
+	"time"
+)
+
+// pace sleeps for d in the kernel, to the microsecond, holding the thread.
+func pace(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	ts := syscall.NsecToTimespec(int64(d))
+	for syscall.Nanosleep(&ts, &ts) == syscall.EINTR {
+	}
+}
