@@ -1,25 +1,23 @@
 package mailbox
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"loam/internal/clock"
+	"loam/internal/killtest"
 	"loam/onion"
 )
 
@@ -84,43 +82,19 @@ func TestBadgerCrashDurability(t *testing.T) {
 		return
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBadgerCrashDurability$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnv+"="+dir, "GORACE=atexit_sleep_ms=0")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	type ack struct {
 		blob int
 		seq  uint64
 	}
 	var acks []ack
-	sc := bufio.NewScanner(out)
-	killed := false
-	for sc.Scan() {
+	killtest.Run(t, "TestBadgerCrashDurability", []string{crashEnv + "=" + dir}, func(line string) bool {
 		var a ack
-		if _, err := fmt.Sscanf(sc.Text(), "ack %d %d", &a.blob, &a.seq); err != nil {
-			continue
+		if _, err := fmt.Sscanf(line, "ack %d %d", &a.blob, &a.seq); err != nil {
+			return false
 		}
 		acks = append(acks, a)
-		if len(acks) == 400 && !killed {
-			cmd.Process.Signal(syscall.SIGKILL) // in mid stream: more acks are on their way
-			killed = true
-		}
-	}
-	err = cmd.Wait()
-	if !killed {
-		t.Fatalf("the child ended before it was killed (%v): %s", err, stderr.Bytes())
-	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("child: %v, want death by SIGKILL", err)
-	}
+		return len(acks) == 400
+	})
 
 	s := openTestBadger(t, dir, crashLimits(), clock.Real())
 	es, head := mustFetch(t, s, crashID(), 0, 1<<30)

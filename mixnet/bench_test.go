@@ -40,6 +40,9 @@ type mixRig struct {
 	got     *arrivalCount
 	stalled atomic.Bool // the receiver stops reading while set
 	expect  sync.Map    // next hop's α → packet index
+	cfg     mixnet.Config
+	doc     *directory.Document
+	ends    *rigEnds // set when the sender and receiver are in this process
 }
 
 // rigEnds is what the rig's sender and receiver need to play their parts,
@@ -67,21 +70,30 @@ func newMixRig(tb testing.TB) *mixRig {
 	tb.Helper()
 	r, ends := newMix(tb)
 	go r.receive(ends.ln, ends.recvConfig())
-	raw, err := net.Dial("tcp", ends.mixAddr)
+	r.send = ends.dialMix(tb, ends.mixAddr)
+	r.ends = ends
+	r.waitLinked(tb)
+	return r
+}
+
+// dialMix links the sender to the mix at addr.
+func (e *rigEnds) dialMix(tb testing.TB, addr string) *link.Conn {
+	tb.Helper()
+	raw, err := net.Dial("tcp", addr)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
-	r.send, err = link.Client(ctx, raw, ends.sendConfig(), ends.mixLink)
+	conn, err := link.Client(ctx, raw, e.sendConfig(), e.mixLink)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if typ, _, err := r.send.ReadFrame(); err != nil || typ != 0x03 {
+	tb.Cleanup(func() { conn.Close() })
+	if typ, _, err := conn.ReadFrame(); err != nil || typ != 0x03 {
 		tb.Fatalf("mix did not accept the sender: %v", err)
 	}
-	r.waitLinked(tb)
-	return r
+	return conn
 }
 
 // newMix starts the mix node alone, with a directory document that names
@@ -97,20 +109,12 @@ func newMix(tb testing.TB) (*mixRig, *rigEnds) {
 	_, mixID, _ := ed25519.GenerateKey(rand.Reader)
 	mixLink, _ := link.GenerateKeyPair()
 	dir := tb.TempDir()
-	mix, err := mixnet.NewNode(mixnet.Config{
+	r.cfg = mixnet.Config{
 		Name: "mix-2", Role: directory.RoleMix, Layer: 2, Identity: mixID, Link: mixLink,
 		Listen: "127.0.0.1:0", Network: network, DataDir: dir, ReplayCapacity: 1 << 21,
 		Logger: slog.New(slog.DiscardHandler), QueueLen: 1 << 14,
-	})
-	if err != nil {
-		tb.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	tb.Cleanup(func() { cancel(); mix.Close() })
-	if err := mix.Start(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	r.mix = mix
+	mix := r.startMix(tb)
 	// The node stores its onion keys on disk; the rig reads this epoch's
 	// back so that it can predict what the mix will send on.
 	seed, err := os.ReadFile(filepath.Join(dir, "onion", "onion-"+itoa(epoch)+".key"))
@@ -148,8 +152,8 @@ func newMix(tb testing.TB) (*mixRig, *rigEnds) {
 		a, b := descs[i].ID(), descs[j].ID()
 		return bytes.Compare(a[:], b[:]) < 0
 	})
-	doc := &directory.Document{Epoch: epoch, Params: params, Nodes: descs}
-	if err := mix.AddDocument(doc); err != nil {
+	r.doc = &directory.Document{Epoch: epoch, Params: params, Nodes: descs}
+	if err := mix.AddDocument(r.doc); err != nil {
 		tb.Fatal(err)
 	}
 	for _, d := range descs {
@@ -162,6 +166,23 @@ func newMix(tb testing.TB) (*mixRig, *rigEnds) {
 		r.path[0], r.path[1] = r.path[1], r.path[0]
 	}
 	return r, ends
+}
+
+// startMix starts a mix node with the rig's configuration; it is closed
+// when the test ends.
+func (r *mixRig) startMix(tb testing.TB) *mixnet.Node {
+	tb.Helper()
+	mix, err := mixnet.NewNode(r.cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(func() { cancel(); mix.Close() })
+	if err := mix.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	r.mix = mix
+	return mix
 }
 
 // waitLinked waits for the mix's link to the receiver.

@@ -3,6 +3,7 @@ package mixnet
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,9 +21,10 @@ import (
 // opens packets built for it, and destroyed with their filter once their
 // grace window closes.
 type EpochKeys struct {
-	dir      string // "" keeps keys in memory only
+	dir      string // "" keeps keys and replay filters in memory only
 	capacity uint64
 	fp       float64
+	log      *slog.Logger
 
 	mu   sync.RWMutex
 	keys map[uint64]*epochKey
@@ -31,28 +33,63 @@ type EpochKeys struct {
 type epochKey struct {
 	epoch uint64
 	priv  *onion.PrivateKey
+	ks    *EpochKeys
 
 	once   sync.Once
 	replay atomic.Pointer[replayFilter] // made on first use: only live keys pay its memory
-	cap    uint64
-	fp     float64
 }
 
 func (k *epochKey) filter() *replayFilter {
 	if f := k.replay.Load(); f != nil {
 		return f
 	}
-	k.once.Do(func() { k.replay.Store(newReplayFilter(k.cap, k.fp)) })
+	k.once.Do(func() { k.replay.Store(k.ks.openFilter(k.epoch)) })
 	return k.replay.Load()
 }
 
-const keyFilePrefix, keyFileSuffix = "onion-", ".key"
+// openFilter opens epoch's replay filter: in its file when the keys have a
+// directory, so that it outlives a restart (SPEC.md §5.5); in memory when
+// they have none, or when the file cannot be had, which is logged: the
+// filter then starts empty.
+func (ks *EpochKeys) openFilter(epoch uint64) *replayFilter {
+	if ks.dir == "" {
+		return newReplayFilter(ks.capacity, ks.fp)
+	}
+	path := ks.path(replayFilePrefix, epoch, replayFileSuffix)
+	f, restored, moved, err := openReplayFile(path, epoch, ks.capacity, ks.fp)
+	if moved != nil {
+		ks.log.Warn("replay filter file moved aside; this epoch's filter starts empty", "epoch", epoch,
+			"file", path+".bad", "err", moved)
+	}
+	if err != nil {
+		ks.log.Error("replay filter kept in memory only: a restart will forget it", "epoch", epoch, "err", err)
+		return newReplayFilter(ks.capacity, ks.fp)
+	}
+	if restored {
+		in, _ := f.fill()
+		ks.log.Info("replay filter restored", "epoch", epoch, "tags", in)
+	}
+	return f
+}
+
+const (
+	keyFilePrefix, keyFileSuffix       = "onion-", ".key"
+	replayFilePrefix, replayFileSuffix = "replay-", ".bloom"
+)
+
+func (ks *EpochKeys) path(prefix string, epoch uint64, suffix string) string {
+	return filepath.Join(ks.dir, prefix+strconv.FormatUint(epoch, 10)+suffix)
+}
+
+// SetLogger sets where the keys report trouble with replay filter files.
+func (ks *EpochKeys) SetLogger(l *slog.Logger) { ks.log = l }
 
 // OpenEpochKeys loads the keys stored in dir (created with mode 0700 if
 // missing); replay filters are sized for capacity tags at false-positive
 // rate fp.
 func OpenEpochKeys(dir string, capacity uint64, fp float64) (*EpochKeys, error) {
-	ks := &EpochKeys{dir: dir, capacity: capacity, fp: fp, keys: map[uint64]*epochKey{}}
+	ks := &EpochKeys{dir: dir, capacity: capacity, fp: fp, keys: map[uint64]*epochKey{},
+		log: slog.New(slog.DiscardHandler)}
 	if dir == "" {
 		return ks, nil
 	}
@@ -90,11 +127,32 @@ func OpenEpochKeys(dir string, capacity uint64, fp float64) (*EpochKeys, error) 
 		}
 		ks.keys[epoch] = ks.newKey(epoch, priv)
 	}
+	// A filter whose key is gone (destroyed while the node was down) is
+	// of no more use.
+	for _, e := range entries {
+		name := e.Name()
+		epoch, ok := replayFileEpoch(name)
+		if _, live := ks.keys[epoch]; ok && !live {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return nil, fmt.Errorf("mixnet: removing an old replay filter: %w", err)
+			}
+		}
+	}
 	return ks, nil
 }
 
+// replayFileEpoch parses the name of a filter file, or of one moved aside.
+func replayFileEpoch(name string) (uint64, bool) {
+	name = strings.TrimSuffix(name, ".bad")
+	if !strings.HasPrefix(name, replayFilePrefix) || !strings.HasSuffix(name, replayFileSuffix) {
+		return 0, false
+	}
+	epoch, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, replayFilePrefix), replayFileSuffix), 10, 64)
+	return epoch, err == nil
+}
+
 func (ks *EpochKeys) newKey(epoch uint64, priv *onion.PrivateKey) *epochKey {
-	return &epochKey{epoch: epoch, priv: priv, cap: ks.capacity, fp: ks.fp}
+	return &epochKey{epoch: epoch, priv: priv, ks: ks}
 }
 
 // Ensure makes and stores a key for every listed epoch that has none.
@@ -125,7 +183,7 @@ func (ks *EpochKeys) store(epoch uint64, priv *onion.PrivateKey) error {
 	}
 	seed := priv.Bytes()
 	defer clear(seed[:])
-	name := filepath.Join(ks.dir, keyFilePrefix+strconv.FormatUint(epoch, 10)+keyFileSuffix)
+	name := ks.path(keyFilePrefix, epoch, keyFileSuffix)
 	tmp, err := os.CreateTemp(ks.dir, ".onion-*.tmp")
 	if err != nil {
 		return fmt.Errorf("mixnet: storing onion key: %w", err)
@@ -187,11 +245,14 @@ func (ks *EpochKeys) Drop(before uint64) error {
 			continue
 		}
 		if f := ks.keys[e].replay.Load(); f != nil {
-			f.release()
+			errs = append(errs, f.release(false))
 		}
 		delete(ks.keys, e)
-		if ks.dir != "" {
-			name := filepath.Join(ks.dir, keyFilePrefix+strconv.FormatUint(e, 10)+keyFileSuffix)
+		if ks.dir == "" {
+			continue
+		}
+		for _, name := range []string{ks.path(keyFilePrefix, e, keyFileSuffix),
+			ks.path(replayFilePrefix, e, replayFileSuffix), ks.path(replayFilePrefix, e, replayFileSuffix+".bad")} {
 			if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, err)
 			}
@@ -201,6 +262,20 @@ func (ks *EpochKeys) Drop(before uint64) error {
 		return fmt.Errorf("mixnet: destroying old onion keys: %w", err)
 	}
 	return nil
+}
+
+// Close writes every open replay filter to disk and releases it; the keys
+// must not be used afterwards.
+func (ks *EpochKeys) Close() error {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	var errs []error
+	for _, k := range ks.keys {
+		if f := k.replay.Load(); f != nil {
+			errs = append(errs, f.release(true))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Epochs lists the epochs that have keys, ascending.

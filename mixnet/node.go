@@ -232,6 +232,7 @@ func NewNode(cfg Config) (*Node, error) {
 		syncNow:    make(chan struct{}, 1),
 		buffers:    newBufferPool(cfg.Network.Geometry.PacketLen(), cfg.QueueLen+cfg.LinkQueue),
 	}
+	keys.SetLogger(n.log)
 	n.clients = newClients(n)
 	services := map[onion.Recipient]Service{
 		RecipientDrop: ServiceFunc(func(*Request) {}),
@@ -334,14 +335,15 @@ func (n *Node) Serve(ln net.Listener) error {
 	return nil
 }
 
-// Close stops the node and waits for its goroutines.
+// Close stops the node, waits for its goroutines and writes its replay
+// filters to disk.
 func (n *Node) Close() error {
 	if n.cancel == nil {
 		return nil
 	}
 	n.cancel()
 	n.wg.Wait()
-	return nil
+	return n.keys.Close()
 }
 
 func (n *Node) shutdown() {

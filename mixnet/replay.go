@@ -13,14 +13,17 @@ import (
 // lookup costs one cache miss instead of k. Memory is fixed when the filter
 // is made, whatever the traffic; past its capacity the false-positive rate
 // rises (a false positive drops an honest packet), which the node reports as
-// a metric. The filter dies with its key, so it never needs clearing.
+// a metric. The filter dies with its key, so it never needs clearing. A
+// node with a data directory keeps it in a file (replayfile.go).
 type replayFilter struct {
 	mu       sync.Mutex
 	blocks   [][blockWords]uint64
-	free     func() // returns the blocks' memory
+	inserted *uint64 // in the file's header when the filter has a file
 	k        int
-	inserted uint64
 	capacity uint64
+	// unmap returns the blocks' memory, first writing a file's pages to
+	// disk if flush is set.
+	unmap func(flush bool) error
 }
 
 const (
@@ -42,15 +45,22 @@ func newReplayFilter(capacity uint64, fp float64) *replayFilter {
 	}
 	n, k := sizeBlockedBloom(capacity, fp)
 	blocks, free := allocBlocks(int(n))
-	return &replayFilter{blocks: blocks, free: free, k: k, capacity: capacity}
+	return &replayFilter{blocks: blocks, inserted: new(uint64), k: k, capacity: capacity,
+		unmap: func(bool) error { free(); return nil }}
 }
 
-// release returns the filter's memory; the filter must not be used again.
-func (f *replayFilter) release() {
+// release returns the filter's memory, after writing a file's pages to
+// disk if flush is set. Later lookups report every tag seen: the packet's
+// key is gone too, or the node is stopping.
+func (f *replayFilter) release(flush bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.blocks = nil
-	f.free()
+	if f.blocks == nil {
+		return nil
+	}
+	n := *f.inserted // the count may live in the mapping that goes now
+	f.blocks, f.inserted = nil, &n
+	return f.unmap(flush)
 }
 
 // sizeBlockedBloom picks the number of blocks and bits per tag: the classic
@@ -127,7 +137,7 @@ func (f *replayFilter) probe(tag *onion.ReplayTag, insert bool) bool {
 		}
 	}
 	if !present && insert {
-		f.inserted++
+		*f.inserted++
 	}
 	return present
 }
@@ -136,5 +146,5 @@ func (f *replayFilter) probe(tag *onion.ReplayTag, insert bool) bool {
 func (f *replayFilter) fill() (inserted, capacity uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.inserted, f.capacity
+	return *f.inserted, f.capacity
 }

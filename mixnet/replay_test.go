@@ -75,7 +75,7 @@ func TestReplayFilterReleased(t *testing.T) {
 	f := newReplayFilter(1000, 1e-6)
 	tag := randomTag()
 	f.seen(&tag)
-	f.release()
+	f.release(false)
 	other := randomTag()
 	if !f.seen(&other) {
 		t.Fatal("a released filter let a packet through")

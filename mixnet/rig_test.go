@@ -73,3 +73,51 @@ func unwrapped(n *mixnet.Node) uint64 {
 	}
 	return m.GetHistogram().GetSampleCount()
 }
+
+// TestMixRemembersReplaysAcrossRestart: a mix stopped and started again
+// within the epoch, from the same data directory, still drops a packet it
+// relayed before the stop, and relays a fresh one.
+func TestMixRemembersReplaysAcrossRestart(t *testing.T) {
+	r := newMixRig(t)
+	pkts := r.packets(t, 2)
+	if err := r.send.WriteFrame(0x01, pkts[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.send.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor(t, 1)
+	if err := r.mix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mix := r.startMix(t)
+	if err := mix.AddDocument(r.doc); err != nil {
+		t.Fatal(err)
+	}
+	conn := r.ends.dialMix(t, mix.Addr().String())
+	for _, p := range [][]byte{pkts[0], pkts[1]} {
+		if err := conn.WriteFrame(0x01, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	unwrapped := func() uint64 {
+		m := &dto.Metric{}
+		if err := mix.Metrics().Unwrap.Write(m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetHistogram().GetSampleCount()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for unwrapped() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := unwrapped(); n != 2 {
+		t.Fatalf("the restarted mix unwrapped %d packets, want 2", n)
+	}
+	if got := testutil.ToFloat64(mix.Metrics().Drops.WithLabelValues(string(mixnet.DropReplay))); got != 1 {
+		t.Fatalf("the restarted mix counted %v replays, want 1", got)
+	}
+}

@@ -235,7 +235,8 @@ func TestBadConfigs(t *testing.T) {
 		{name: "unknown top-level key", role: RoleMix, layer: 1, edit: replace(`name =`, "colour = \"blue\"\nname ="), want: "colour: unknown key"},
 		{name: "unknown section", role: RoleMix, layer: 1, edit: func(s string) string { return s + "\n[mailbox]\nsize = 1\n" }, want: "mailbox.size: unknown key"},
 		{name: "zero queue", role: RoleGateway, edit: replace("queue = 4096", "queue = 0"), want: "limits.queue: want 1 to"},
-		{name: "replay rate of 1.5", role: RoleGateway, edit: replace("replay_fp = 1e-06", "replay_fp = 1.5"), want: "limits.replay_fp: want a false-positive rate above 0 and below 1"},
+		{name: "replay rate of 1.5", role: RoleGateway, edit: replace("replay_fp = 1e-06", "replay_fp = 1.5"), want: "limits.replay_fp: want a false-positive rate from 1e-12 to below 1"},
+		{name: "replay rate of 1e-300", role: RoleGateway, edit: replace("replay_fp = 1e-06", "replay_fp = 1e-300"), want: "limits.replay_fp: want a false-positive rate from 1e-12 to below 1"},
 		{name: "bad client_hold_for", role: RoleGateway, edit: replace(`client_hold_for = "10m"`, `client_hold_for = "ten minutes"`), want: `limits.client_hold_for: "ten minutes" is not a duration`},
 		{name: "bad authority key", role: RoleGateway, edit: func(s string) string {
 			i := strings.Index(s, `key = "`) + len(`key = "`)

@@ -197,7 +197,7 @@ max_scheduled = {{.Limits.MaxScheduled}}
 # Replay tags each onion key's filter holds at its false-positive rate
 # (the default takes about 9 MB per key; 2 or 3 keys are live).
 replay_capacity = {{.Limits.ReplayCapacity}}
-# The replay filter's false-positive rate at capacity: above 0, below 1.
+# The replay filter's false-positive rate at capacity: 1e-12 to below 1.
 replay_fp = {{float .Limits.ReplayFP}}
 # Gateways: sealed replies held for each client while it is offline ...
 client_hold = {{.Limits.ClientHold}}
