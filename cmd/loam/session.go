@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -131,6 +132,7 @@ func (s *session) start(ctx context.Context) error {
 		}
 		s.tor = t
 		cfg.Transport, cfg.ViaOnion = t.Transport(), true
+		fetcher.Client = torHTTP(t.Transport())
 		wait = 3 * time.Minute
 	}
 	mc, err := mixnet.NewClient(cfg)
@@ -241,4 +243,18 @@ func writeSecret(path string, b []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// torHTTP is an HTTP client whose every connection goes through Tor (to
+// the authorities through an exit), so that with --tor no server of the
+// network learns this machine's address, the authorities included. Names go
+// to tor unresolved; no proxy from the environment applies.
+func torHTTP(tr link.Transport) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return tr.Dial(ctx, addr)
+		},
+		DisableKeepAlives: true,
+	}}
 }

@@ -1,6 +1,6 @@
 // Package tornet runs a private Tor network on 127.0.0.1 for tests: three
-// directory authorities (keys made by tor-gencert), two or more relays and a
-// plain client, each a Debian tor process with its own torrc and data
+// directory authorities (keys made by tor-gencert), two or more relays (the
+// first an exit to 127.0.0.0/8 only) and a plain client, each a Debian tor process with its own torrc and data
 // directory. Nothing it starts can reach the public Tor network: every torrc
 // sets TestingTorNetwork 1, names only the private authorities and turns
 // fallback directories off, and is checked by CheckPrivate before it is
@@ -18,12 +18,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/net/proxy"
 )
 
 // Options shape a private network. Zero values take the defaults noted.
@@ -52,12 +55,14 @@ const (
 type Network struct {
 	Dir   string  `json:"dir"`
 	Nodes []*Node `json:"nodes"`
-	// Started is when the first tor was launched; Consensus and
-	// Bootstrapped how long after it the first consensus appeared and the
-	// network's client reached 100 %.
+	// Started is when the first tor was launched; Consensus, Bootstrapped
+	// and Exit how long after it the first consensus appeared, the
+	// network's client reached 100 % and a stream of that client first
+	// left through the exit.
 	Started      time.Time     `json:"started"`
 	Consensus    time.Duration `json:"consensus"`
 	Bootstrapped time.Duration `json:"bootstrapped"`
+	Exit         time.Duration `json:"exit"`
 
 	log      *slog.Logger
 	stopOnce sync.Once
@@ -71,8 +76,10 @@ func Start(ctx context.Context, dir string) (*Network, error) {
 }
 
 // StartWith generates a private network in opts.Dir, starts every tor and
-// waits until an authority has published a consensus and the network's own
-// client has bootstrapped. On failure it stops whatever it started.
+// waits until an authority has published a consensus, the network's own
+// client has bootstrapped and a stream of it has reached 127.0.0.1 through
+// the exit (the relays' descriptors have then spread). On failure it stops
+// whatever it started.
 func StartWith(ctx context.Context, opts Options) (*Network, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("tornet: a directory is required")
@@ -123,7 +130,8 @@ func StartWith(ctx context.Context, opts Options) (*Network, error) {
 	if err := n.save(); err != nil { // with the timings
 		return nil, errors.Join(err, n.Stop())
 	}
-	n.log.Info("private Tor network up", "consensus_after", n.Consensus, "bootstrapped_after", n.Bootstrapped)
+	n.log.Info("private Tor network up", "consensus_after", n.Consensus, "bootstrapped_after", n.Bootstrapped,
+		"exit_after", n.Exit)
 	return n, nil
 }
 
@@ -149,7 +157,7 @@ func generate(dir string, relays int, torPath, gencert string) (*Network, error)
 		n.Nodes = append(n.Nodes, &Node{Name: fmt.Sprintf("auth%d", i), Role: RoleAuthority})
 	}
 	for i := range relays {
-		n.Nodes = append(n.Nodes, &Node{Name: fmt.Sprintf("relay%d", i), Role: RoleRelay})
+		n.Nodes = append(n.Nodes, &Node{Name: fmt.Sprintf("relay%d", i), Role: RoleRelay, Exit: i == 0})
 	}
 	n.Nodes = append(n.Nodes, &Node{Name: "client", Role: RoleClient})
 	ports, err := freePorts(Authorities*2 + relays + 1)
@@ -266,17 +274,42 @@ func (n *Network) await(ctx context.Context, torPath string, detach bool) error 
 				return err
 			}
 		}
-		if n.Consensus != 0 && bootstrapped(client) {
+		if n.Consensus != 0 && n.Bootstrapped == 0 && bootstrapped(client) {
 			n.Bootstrapped = time.Since(n.Started)
+		}
+		if n.Bootstrapped != 0 && exitWorks(ctx, n.SocksAddr()) {
+			n.Exit = time.Since(n.Started)
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("tornet: network not usable after %s (consensus: %t; client: %s): %w",
-				time.Since(n.Started).Round(time.Second), n.Consensus != 0, lastBootstrap(client), ctx.Err())
+			return fmt.Errorf("tornet: network not usable after %s (consensus: %t; client: %s; exit: %t): %w",
+				time.Since(n.Started).Round(time.Second), n.Consensus != 0, lastBootstrap(client), n.Exit != 0, ctx.Err())
 		case <-time.After(pollEvery): // watching other processes' files; no protocol timing
 		}
 	}
+}
+
+// exitWorks reports whether a stream through the SOCKS port at socks
+// reaches a listener on 127.0.0.1, which only the exit can connect to.
+func exitWorks(ctx context.Context, socks string) bool {
+	ln, err := net.Listen("tcp", loopback+":0")
+	if err != nil {
+		return false
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	d, err := proxy.SOCKS5("tcp", socks, nil, &net.Dialer{})
+	if err != nil {
+		return false
+	}
+	conn, err := d.(proxy.ContextDialer).DialContext(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // hasConsensus reports whether an authority has published a consensus.

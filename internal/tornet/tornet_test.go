@@ -54,7 +54,8 @@ func TestNetwork(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	t.Logf("consensus after %s, client bootstrapped after %s", n.Consensus.Round(time.Millisecond), n.Bootstrapped.Round(time.Millisecond))
+	t.Logf("consensus after %s, client bootstrapped after %s, through the exit after %s", n.Consensus.Round(time.Millisecond),
+		n.Bootstrapped.Round(time.Millisecond), n.Exit.Round(time.Millisecond))
 	if len(n.Nodes) != Authorities+defaultRelays+1 {
 		t.Fatalf("%d nodes", len(n.Nodes))
 	}
@@ -87,6 +88,9 @@ func TestNetwork(t *testing.T) {
 		}
 	}
 	socksHandshake(t, n.SocksAddr())
+	if !exitWorks(context.Background(), n.SocksAddr()) {
+		t.Error("no stream through the exit to a listener on 127.0.0.1")
+	}
 
 	loaded, err := Load(dir)
 	if err != nil {

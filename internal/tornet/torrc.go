@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,6 +29,10 @@ type Node struct {
 	ORPort    int    `json:"or_port,omitempty"`
 	DirPort   int    `json:"dir_port,omitempty"`   // authorities
 	SocksPort int    `json:"socks_port,omitempty"` // the client
+	// Exit makes a relay an exit, to 127.0.0.0/8 only: the private
+	// network's way to reach Loam's own servers (its authorities) from a
+	// Tor client, as exits reach them on the public network.
+	Exit bool `json:"exit,omitempty"`
 	// Fingerprint is the relay's RSA identity fingerprint (40 hex digits).
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// V3Ident is an authority's v3 identity fingerprint, from tor-gencert.
@@ -65,6 +70,10 @@ func privateLines(auths []*Node) []string {
 	return append(lines,
 		// Few relays: build circuits once two thirds of paths are possible.
 		"PathsNeededToBuildCircuits 0.67",
+		// The exit's policy accepts only loopback, and a microdescriptor's
+		// policy summary counts public addresses only (tor #11264): with
+		// microdescriptors no tor would see an exit for any port.
+		"UseMicrodescriptors 0",
 		// No GeoIP database: saves about 55 MiB per tor.
 		`GeoIPFile ""`,
 		`GeoIPv6File ""`,
@@ -102,18 +111,23 @@ func (n *Node) torrc(auths []*Node) []string {
 }
 
 func (n *Node) relayLines() []string {
-	return []string{
-		"Address " + loopback,
+	exit := []string{"ExitRelay 0", "ExitPolicy reject *:*"}
+	if n.Exit {
+		exit = []string{"ExitRelay 1", "ExitPolicy accept " + exitTargets + ":*", "ExitPolicy reject *:*"}
+	}
+	return append(exit,
+		"Address "+loopback,
 		fmt.Sprintf("ORPort %s:%d", loopback, n.ORPort),
 		"SocksPort 0",
-		"ExitRelay 0",
-		"ExitPolicy reject *:*",
 		// Without it relays wait for a reachability self-test and join the
 		// consensus about 40 s late.
 		"AssumeReachable 1",
 		"ContactInfo loam-tornet@localhost",
-	}
+	)
 }
+
+// exitTargets is all an exit of the private network may connect to.
+const exitTargets = "127.0.0.0/8"
 
 func (n *Node) authorityLines() []string {
 	return []string{
@@ -163,8 +177,9 @@ var ErrNotPrivate = errors.New("tornet: torrc is not confined to the private tes
 // network on 127.0.0.1: TestingTorNetwork 1, UseDefaultFallbackDirs 0, at
 // least one DirAuthority line and every one of them on 127.0.0.1, and no line
 // that brings in another way into a network (fallback directories, bridges,
-// alternate authorities, proxies). Every torrc tornet writes passes it, and
-// tests check the torrc of every Loam tor they start with it.
+// alternate authorities, proxies), and no exit policy that accepts anything
+// but 127.0.0.0/8. Every torrc tornet writes passes it, and tests check the
+// torrc of every Loam tor they start with it.
 func CheckPrivate(lines []string) error {
 	var testing, noFallbacks bool
 	auths := 0
@@ -185,6 +200,10 @@ func CheckPrivate(lines []string) error {
 				return fmt.Errorf("%w: line %d %q: %w", ErrNotPrivate, i+1, line, err)
 			}
 			auths++
+		case "exitpolicy":
+			if err := checkExitPolicy(value); err != nil {
+				return fmt.Errorf("%w: line %d %q: %w", ErrNotPrivate, i+1, line, err)
+			}
 		case "fallbackdir", "alternatedirauthority", "alternatebridgeauthority", "bridge",
 			"usebridges", "clienttransportplugin", "httpsproxy", "socks4proxy", "socks5proxy",
 			"tcpproxy", "dirauthorityfallbackrate":
@@ -198,6 +217,30 @@ func CheckPrivate(lines []string) error {
 		return fmt.Errorf("%w: no \"UseDefaultFallbackDirs 0\"", ErrNotPrivate)
 	case auths == 0:
 		return fmt.Errorf("%w: no DirAuthority line, so tor would use the public authorities", ErrNotPrivate)
+	}
+	return nil
+}
+
+// checkExitPolicy accepts policies that reject, or accept 127.0.0.0/8 (or
+// a part of it) only.
+func checkExitPolicy(value string) error {
+	for _, rule := range strings.Split(value, ",") {
+		action, target, _ := strings.Cut(strings.TrimSpace(rule), " ")
+		if !strings.EqualFold(action, "accept") && !strings.EqualFold(action, "accept6") {
+			continue
+		}
+		host, _, _ := strings.Cut(strings.TrimSpace(target), ":")
+		prefix, err := netip.ParsePrefix(host)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(host)
+			if aerr != nil {
+				return fmt.Errorf("exit target %q is not an address in %s", host, exitTargets)
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		if !netip.MustParsePrefix(exitTargets).Contains(prefix.Addr()) || prefix.Bits() < 8 {
+			return fmt.Errorf("exit target %q reaches past %s", host, exitTargets)
+		}
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ func fakeNetwork() *Network {
 	}
 	for i := range 2 {
 		n.Nodes = append(n.Nodes, &Node{Name: fmt.Sprintf("relay%d", i), Role: RoleRelay, ORPort: next(),
-			Fingerprint: strings.Repeat("A", 39) + fmt.Sprint(i)})
+			Fingerprint: strings.Repeat("A", 39) + fmt.Sprint(i), Exit: i == 0})
 	}
 	n.Nodes = append(n.Nodes, &Node{Name: "client", Role: RoleClient, SocksPort: next()})
 	for _, node := range n.Nodes {
@@ -36,7 +36,8 @@ var ipv4 = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
 
 // TestTorrcsArePrivate: every torrc the generator writes, and the lines it
 // hands to Loam tors, confine tor to the private network: testing mode, the
-// private authorities only, no fallback directories, nothing but 127.0.0.1.
+// private authorities only, no fallback directories, nothing but 127.0.0.1
+// (and the one exit's 127.0.0.0/8).
 func TestTorrcsArePrivate(t *testing.T) {
 	n := fakeNetwork()
 	auths := n.authorities()
@@ -58,7 +59,7 @@ func TestTorrcsArePrivate(t *testing.T) {
 		}
 		for _, l := range lines {
 			for _, ip := range ipv4.FindAllString(l, -1) {
-				if ip != "127.0.0.1" {
+				if ip != "127.0.0.1" && l != "ExitPolicy accept 127.0.0.0/8:*" {
 					t.Errorf("%s: line %q names %s", name, l, ip)
 				}
 			}
@@ -90,6 +91,11 @@ func TestTorrcsArePrivate(t *testing.T) {
 	if !slices.Contains(configs["client"], fmt.Sprintf("SocksPort 127.0.0.1:%d", n.client().SocksPort)) {
 		t.Error("the client has no SOCKS port on 127.0.0.1")
 	}
+	exits := func(lines []string) bool { return slices.Contains(lines, "ExitRelay 1") }
+	if !exits(configs["relay0"]) || !slices.Contains(configs["relay0"], "ExitPolicy accept 127.0.0.0/8:*") ||
+		exits(configs["relay1"]) || exits(configs["auth0"]) {
+		t.Error("relay0, and only relay0, should exit, to 127.0.0.0/8")
+	}
 }
 
 func TestCheckPrivateRejects(t *testing.T) {
@@ -107,6 +113,11 @@ func TestCheckPrivateRejects(t *testing.T) {
 		"bridges":           {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "UseBridges 1"},
 		"alternate":         {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "alternatedirauthority x 1.2.3.4:80 AA"},
 		"proxy":             {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "Socks5Proxy 1.2.3.4:1080"},
+		"exit anywhere":     {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy accept *:*"},
+		"exit private":      {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy accept private:*"},
+		"exit lan":          {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy accept 127.0.0.1:*, accept 10.0.0.0/8:*"},
+		"exit wide":         {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy accept 0.0.0.0/0:443"},
+		"exit ipv6":         {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy accept6 [::1]:*"},
 	} {
 		if err := CheckPrivate(lines); !errors.Is(err, ErrNotPrivate) {
 			t.Errorf("%s: err %v, want ErrNotPrivate", name, err)
@@ -114,6 +125,10 @@ func TestCheckPrivateRejects(t *testing.T) {
 	}
 	if err := CheckPrivate([]string{"# comment", "", "testingtornetwork 1", "UseDefaultFallbackDirs 0", auth}); err != nil {
 		t.Errorf("a private torrc was refused: %v", err)
+	}
+	if err := CheckPrivate([]string{"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth,
+		"ExitPolicy accept 127.0.0.0/8:*", "ExitPolicy accept 127.0.0.1:80, reject *:*", "ExitPolicy reject *:*"}); err != nil {
+		t.Errorf("an exit to loopback was refused: %v", err)
 	}
 }
 

@@ -42,6 +42,11 @@ type Fetcher struct {
 const (
 	cacheSuffix         = ".doc"
 	defaultFetchTimeout = 30 * time.Second
+	// currentGrace is how long Current waits for the other authorities
+	// once one has answered: a newer document differs only around an epoch
+	// change, and over Tor one stalled stream must not hold a client up
+	// for its whole timeout.
+	currentGrace = 2 * time.Second
 )
 
 var defaultClient = &http.Client{Timeout: defaultFetchTimeout}
@@ -96,32 +101,47 @@ func (f *Fetcher) Fetch(ctx context.Context, epoch uint64) (*Document, error) {
 	return nil, fmt.Errorf("%w for epoch %d: %w", ErrNoDocument, epoch, errors.Join(errs...))
 }
 
-// Current asks every authority for its current document and returns the
-// newest that verifies, caching it.
+// Current asks every authority at once for its current document and returns
+// the newest that verifies among those that answer within currentGrace of
+// the first good answer, caching it.
 func (f *Fetcher) Current(ctx context.Context) (*Document, error) {
 	keys, t, err := f.trust()
 	if err != nil {
 		return nil, err
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	var best *Document
-	var errs []error
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // the requests of authorities that missed the grace
+	type answer struct {
+		url string
+		doc *Document
+		err error
+	}
+	answers := make(chan answer, len(f.Authorities))
 	for _, p := range f.Authorities {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			d, err := f.fetchFrom(ctx, p, "current", keys, t)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", p.URL, err))
-			} else if best == nil || d.Epoch > best.Epoch {
-				best = d
-			}
+			answers <- answer{p.URL, d, err}
 		}()
 	}
-	wg.Wait()
+	var best *Document
+	var errs []error
+	var grace <-chan time.Time // runs from the first good answer
+collect:
+	for range f.Authorities {
+		select {
+		case a := <-answers:
+			switch {
+			case a.err != nil:
+				errs = append(errs, fmt.Errorf("%s: %w", a.url, a.err))
+			case best == nil:
+				best, grace = a.doc, time.After(currentGrace)
+			case a.doc.Epoch > best.Epoch:
+				best = a.doc
+			}
+		case <-grace:
+			break collect
+		}
+	}
 	if best == nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoDocument, errors.Join(errs...))
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -195,4 +196,43 @@ func flip(b []byte, i int) []byte {
 	c := bytes.Clone(b)
 	c[i] ^= 0x40
 	return c
+}
+
+// TestFetcherCurrentDoesNotWaitForAStalledAuthority: one authority that
+// never answers (a stalled stream through Tor) delays Current by the grace
+// only, and the newest of the answers in time wins.
+func TestFetcherCurrentDoesNotWaitForAStalledAuthority(t *testing.T) {
+	fa := newFakeAuthorities(t, 2)
+	params := testParams(time.Minute)
+	nodes := testNetwork(t, 20, 3, time.Unix(1e9, 0))
+	older := makeDocument(20, params, nodes, fa.keys[0], fa.keys[1]).Marshal()
+	newer := makeDocument(21, params, nodes, fa.keys[0], fa.keys[1]).Marshal()
+	stalled := make(chan struct{})
+	defer close(stalled)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stalled:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	fa.set("/v1/documents/current", older)
+	peers := append(slices.Clone(fa.peers), Peer{Key: newKey(t).Public().(ed25519.PublicKey), URL: slow.URL})
+	f := &Fetcher{Authorities: peers, Threshold: 2, Logger: quietLogger(t)}
+	start := time.Now()
+	d, err := f.Current(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > currentGrace+5*time.Second {
+		t.Fatalf("Current took %v with one authority stalled", took)
+	}
+	if d.Epoch != 20 {
+		t.Fatalf("epoch %d", d.Epoch)
+	}
+	// Both quick authorities answer: the newer document wins.
+	fa.set("/v1/documents/current", newer)
+	if d, err := f.Current(context.Background()); err != nil || d.Epoch != 21 {
+		t.Fatalf("Current: %v", err)
+	}
 }

@@ -68,8 +68,8 @@ func start(dir string) error {
 	if err := os.WriteFile(join, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		return err
 	}
-	fmt.Printf("private Tor network up in %s: consensus after %s, client bootstrapped after %s\n",
-		n.Dir, n.Consensus.Round(1e8), n.Bootstrapped.Round(1e8))
+	fmt.Printf("private Tor network up in %s: consensus after %s, client bootstrapped after %s, through the exit after %s\n",
+		n.Dir, n.Consensus.Round(1e8), n.Bootstrapped.Round(1e8), n.Exit.Round(1e8))
 	fmt.Printf("SOCKS port of its client: %s (curl --socks5-hostname %s http://ADDRESS.onion:PORT/)\n",
 		n.SocksAddr(), n.SocksAddr())
 	fmt.Printf("torrc lines for a Loam tor (mixnet/tor Config.ExtraTorrc), also in %s:\n", join)
