@@ -286,6 +286,11 @@ func TestFeedIntegration(t *testing.T) {
 	}
 	f1, d1 := stores.requests()
 	t.Logf("Bob's sync: %d fetches, %d deletes served", f1-f0, d1-d0)
+	// The content came from two replicas: k fetches for it, not all k + m
+	// fragments (the rest of the sync's fetches scan the mailboxes).
+	if all := k + (k+1)/2; f1-f0 >= all {
+		t.Errorf("Bob's sync made %d fetches; reading every fragment of the content alone takes %d", f1-f0, all)
+	}
 	checkPost(t, got, alice.me(t).Public(), text, picture)
 	if again, err := bob.feed.Sync(ctx, nil); err != nil || len(again) != 0 {
 		t.Fatalf("a second sync: %d entries, %v", len(again), err)

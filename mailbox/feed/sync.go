@@ -313,41 +313,52 @@ var errContentMissing = errors.New("feed: the content box holds no complete mess
 // entry was new to the store.
 func (f *Feed) fetchEntry(ctx context.Context, pendingKey []byte, fr *friend, h *header) (*Entry, bool, error) {
 	r := f.mb.NewReceiver(&mailbox.Box{Cap: mailbox.ReadOnly(h.Box), Key: h.Key})
-	msgs, syncErr := r.Sync(ctx)
+	var found *Entry
+	var body []byte
 	var bad error
-	for _, m := range msgs {
-		if len(m.Body) != h.Size {
-			continue
+	match := func(msgs []mailbox.Message) bool {
+		for _, m := range msgs {
+			if found != nil {
+				break
+			}
+			if len(m.Body) != h.Size {
+				continue
+			}
+			e, err := openContent(m.Body, fr.Public)
+			switch {
+			case err != nil:
+				bad = err
+			case e.ID == h.Entry:
+				found, body = e, m.Body
+			}
 		}
-		e, err := openContent(m.Body, fr.Public)
-		if err != nil {
-			bad = err
-			continue
+		return found != nil
+	}
+	// Content is coded so that any two of the three replicas rebuild it
+	// (§9.8): the third is read only if the first two did not.
+	msgs, syncErr := r.SyncUntil(ctx, match)
+	if found == nil && !match(msgs) {
+		switch {
+		case bad != nil:
+			return nil, false, bad
+		case syncErr != nil:
+			return nil, false, syncErr
 		}
-		if e.ID != h.Entry {
-			continue
-		}
-		fresh := false
-		err = f.store.update(func(txn *badger.Txn) error {
-			if _, err := txn.Get(key(kindEntry, e.ID[:])); errors.Is(err, badger.ErrKeyNotFound) {
-				fresh = true
-				if err := putEntry(txn, e, m.Body, f.cfg.Clock.Now()); err != nil {
-					return err
-				}
-			} else if err != nil {
+		return nil, false, errContentMissing
+	}
+	fresh := false
+	err := f.store.update(func(txn *badger.Txn) error {
+		if _, err := txn.Get(key(kindEntry, found.ID[:])); errors.Is(err, badger.ErrKeyNotFound) {
+			fresh = true
+			if err := putEntry(txn, found, body, f.cfg.Clock.Now()); err != nil {
 				return err
 			}
-			return txn.Delete(pendingKey)
-		})
-		return e, fresh, err
-	}
-	if bad != nil {
-		return nil, false, bad
-	}
-	if syncErr != nil {
-		return nil, false, syncErr
-	}
-	return nil, false, errContentMissing
+		} else if err != nil {
+			return err
+		}
+		return txn.Delete(pendingKey)
+	})
+	return found, fresh, err
 }
 
 // forgetDelivered drops delivery records of mailbox epochs before oldest:
