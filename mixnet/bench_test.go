@@ -219,11 +219,19 @@ func standIn(tb testing.TB, name string, layer uint8, addr string, lk link.Publi
 	return raw
 }
 
+// receive serves every link the mix opens to the receiver (a restarted mix
+// opens a new one).
 func (r *mixRig) receive(ln net.Listener, cfg *link.Config) {
-	raw, err := ln.Accept()
-	if err != nil {
-		return
+	for {
+		raw, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go r.serveReceiver(raw, cfg)
 	}
+}
+
+func (r *mixRig) serveReceiver(raw net.Conn, cfg *link.Config) {
 	conn, err := link.Server(context.Background(), raw, cfg)
 	if err != nil {
 		return

@@ -52,7 +52,7 @@ func (k *epochKey) filter() *replayFilter {
 // they have none, or when the file cannot be had, which is logged: the
 // filter then starts empty.
 func (ks *EpochKeys) openFilter(epoch uint64) *replayFilter {
-	if ks.dir == "" {
+	if ks.dir == "" || !fileFiltersWork { // the latter said once, by SetLogger
 		return newReplayFilter(ks.capacity, ks.fp)
 	}
 	path := ks.path(replayFilePrefix, epoch, replayFileSuffix)
@@ -82,7 +82,20 @@ func (ks *EpochKeys) path(prefix string, epoch uint64, suffix string) string {
 }
 
 // SetLogger sets where the keys report trouble with replay filter files.
-func (ks *EpochKeys) SetLogger(l *slog.Logger) { ks.log = l }
+func (ks *EpochKeys) SetLogger(l *slog.Logger) {
+	ks.log = l
+	if ks.dir != "" && !fileFiltersWork {
+		l.Info("replay filters kept in memory only on this system: a restarted node starts them empty")
+	}
+}
+
+// retire makes k's filter the dead one if it was never opened, so that a
+// late lookup cannot open a file for a key that is gone, and releases it
+// (flushing a file's pages first if flush is set) if it was.
+func (k *epochKey) retire(flush bool) error {
+	k.once.Do(func() { k.replay.Store(deadFilter()) })
+	return k.replay.Load().release(flush)
+}
 
 // OpenEpochKeys loads the keys stored in dir (created with mode 0700 if
 // missing); replay filters are sized for capacity tags at false-positive
@@ -244,9 +257,7 @@ func (ks *EpochKeys) Drop(before uint64) error {
 		if e >= before {
 			continue
 		}
-		if f := ks.keys[e].replay.Load(); f != nil {
-			errs = append(errs, f.release(false))
-		}
+		errs = append(errs, ks.keys[e].retire(false))
 		delete(ks.keys, e)
 		if ks.dir == "" {
 			continue
@@ -271,9 +282,7 @@ func (ks *EpochKeys) Close() error {
 	defer ks.mu.Unlock()
 	var errs []error
 	for _, k := range ks.keys {
-		if f := k.replay.Load(); f != nil {
-			errs = append(errs, f.release(true))
-		}
+		errs = append(errs, k.retire(true))
 	}
 	return errors.Join(errs...)
 }

@@ -34,20 +34,37 @@ const (
 	maxBloomK = (onion.ReplayTagLen*8 - 64) / 9
 )
 
+// Bounds of the false-positive rate a filter is sized for: below the
+// minimum the size grows past any use (k is at most 21), and at 1 or more
+// sizing never ends.
+const (
+	minReplayFP     = 1e-12
+	defaultFilterFP = 1e-6
+)
+
+// replaySizing puts capacity and fp in range for sizeBlockedBloom: a
+// capacity of 0 is 1, a rate outside (0, 1) the default, one below the
+// minimum the minimum.
+func replaySizing(capacity uint64, fp float64) (uint64, float64) {
+	if !(fp > 0 && fp < 1) {
+		fp = defaultFilterFP
+	}
+	return max(capacity, 1), max(fp, minReplayFP)
+}
+
 // newReplayFilter sizes a filter for capacity tags at a false-positive rate
 // of at most fp once full.
 func newReplayFilter(capacity uint64, fp float64) *replayFilter {
-	if capacity == 0 {
-		capacity = 1
-	}
-	if fp <= 0 || fp >= 1 {
-		fp = 1e-6
-	}
+	capacity, fp = replaySizing(capacity, fp)
 	n, k := sizeBlockedBloom(capacity, fp)
 	blocks, free := allocBlocks(int(n))
 	return &replayFilter{blocks: blocks, inserted: new(uint64), k: k, capacity: capacity,
 		unmap: func(bool) error { free(); return nil }}
 }
+
+// deadFilter is the filter of a key that is gone: it holds nothing and
+// reports every tag seen, so the packets of that key are dropped.
+func deadFilter() *replayFilter { return &replayFilter{inserted: new(uint64)} }
 
 // release returns the filter's memory, after writing a file's pages to
 // disk if flush is set. Later lookups report every tag seen: the packet's

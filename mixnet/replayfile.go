@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 )
 
@@ -74,6 +75,9 @@ func parseReplayHeader(h []byte, size int64, epoch uint64) (replayGeometry, erro
 		return replayGeometry{}, fmt.Errorf("%w: reserved bytes set", errReplayFile)
 	}
 	g.k = int(k)
+	if g.fileSize() > math.MaxInt {
+		return replayGeometry{}, fmt.Errorf("%w: %d blocks do not fit in memory here", errReplayFile, g.blocks)
+	}
 	if size != g.fileSize() {
 		return replayGeometry{}, fmt.Errorf("%w: %d bytes, header says %d", errReplayFile, size, g.fileSize())
 	}
@@ -85,15 +89,16 @@ func parseReplayHeader(h []byte, size int64, epoch uint64) (replayGeometry, erro
 // which only size new filters), else a new one. A file that does not hold
 // is renamed to path+".bad" and replaced; moved says why.
 func openReplayFile(path string, epoch, capacity uint64, fp float64) (f *replayFilter, restored bool, moved error, err error) {
-	if !fileFiltersWork {
-		return nil, false, nil, fmt.Errorf("mixnet: replay filter files are not supported on this system")
-	}
 	file, err := os.OpenFile(path, os.O_RDWR, 0)
 	switch {
 	case err == nil:
+		if err := lockReplayFile(file); err != nil {
+			file.Close()
+			return nil, false, nil, err
+		}
 		g, perr := readReplayHeader(file, epoch)
 		if perr == nil {
-			f, err = mapReplayFile(file, g)
+			f, err = mapReplayFile(file, g, false)
 			return f, err == nil, nil, err
 		}
 		file.Close()
@@ -104,26 +109,37 @@ func openReplayFile(path string, epoch, capacity uint64, fp float64) (f *replayF
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, false, nil, fmt.Errorf("mixnet: opening replay filter file: %w", err)
 	}
-	blocks, k := sizeBlockedBloom(max(capacity, 1), fp)
-	if blocks > maxReplayBlocks {
-		return nil, false, moved, fmt.Errorf("mixnet: a replay filter of %d blocks is too large for a file", blocks)
+	capacity, fp = replaySizing(capacity, fp)
+	blocks, k := sizeBlockedBloom(capacity, fp)
+	g := replayGeometry{epoch: epoch, capacity: capacity, blocks: blocks, k: k}
+	if blocks > maxReplayBlocks || g.fileSize() > math.MaxInt {
+		return nil, false, moved, fmt.Errorf("mixnet: a replay filter of %d blocks is too large for a file here", blocks)
 	}
-	g := replayGeometry{epoch: epoch, capacity: max(capacity, 1), blocks: blocks, k: k}
 	file, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, false, moved, fmt.Errorf("mixnet: creating replay filter file: %w", err)
 	}
-	// The blocks start as a hole of zeros; a crash before the header is
-	// written leaves a file that the next start moves aside.
+	if err := lockReplayFile(file); err != nil {
+		file.Close()
+		return nil, false, moved, err
+	}
+	// The blocks are zeros; a crash before the header is written leaves a
+	// file that the next start moves aside. mapReplayFile gives them disk
+	// space before they are written through the mapping.
 	if err := file.Truncate(g.fileSize()); err != nil {
 		file.Close()
+		os.Remove(path)
 		return nil, false, moved, fmt.Errorf("mixnet: creating replay filter file: %w", err)
 	}
 	if _, err := file.WriteAt(appendReplayHeader(nil, g), 0); err != nil {
 		file.Close()
+		os.Remove(path)
 		return nil, false, moved, fmt.Errorf("mixnet: creating replay filter file: %w", err)
 	}
-	f, err = mapReplayFile(file, g)
+	f, err = mapReplayFile(file, g, true)
+	if err != nil {
+		os.Remove(path) // made here and never used: its space went to no one
+	}
 	return f, false, moved, err
 }
 

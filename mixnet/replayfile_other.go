@@ -11,7 +11,11 @@ import (
 // restarted node starts them empty (SPEC.md §5.5).
 const fileFiltersWork = false
 
-func mapReplayFile(file *os.File, g replayGeometry) (*replayFilter, error) {
+var errNoFileFilters = errors.New("mixnet: replay filter files are not supported on this system")
+
+func lockReplayFile(file *os.File) error { return errNoFileFilters }
+
+func mapReplayFile(file *os.File, g replayGeometry, fresh bool) (*replayFilter, error) {
 	file.Close()
-	return nil, errors.New("mixnet: replay filter files are not supported on this system")
+	return nil, errNoFileFilters
 }

@@ -233,3 +233,67 @@ func FuzzReplayHeader(f *testing.F) {
 		}
 	})
 }
+
+// TestReplayFilterFileIsLocked: a second process (here a second set of
+// keys) on the same data directory cannot take a filter file in use: it
+// keeps its own filter in memory, and the file is neither moved aside nor
+// changed.
+func TestReplayFilterFileIsLocked(t *testing.T) {
+	if !fileFiltersWork {
+		t.Skip("replay filter files are not supported on this system")
+	}
+	dir := t.TempDir()
+	first, f1 := openFilterIn(t, dir, 8, 1000)
+	defer first.Close()
+	tag := randomTag()
+	f1.seen(&tag)
+	second, f2 := openFilterIn(t, dir, 8, 1000)
+	defer second.Close()
+	if f2.seen(&tag) {
+		t.Fatal("the second opener shares the first one's filter file")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "replay-8.bloom.bad")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a file in use was moved aside: %v", err)
+	}
+	if in, _ := f1.fill(); in != 1 {
+		t.Fatalf("the first filter holds %d tags", in)
+	}
+}
+
+// TestRetiredKeyOpensNoFilter: a key looked up before its Drop, and used
+// after, drops its packets and makes no file.
+func TestRetiredKeyOpensNoFilter(t *testing.T) {
+	dir := t.TempDir()
+	ks, err := OpenEpochKeys(dir, 1000, 1e-6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Ensure(4, 5); err != nil {
+		t.Fatal(err)
+	}
+	k := ks.lookup(4, false, 0)
+	if err := ks.Drop(5); err != nil {
+		t.Fatal(err)
+	}
+	tag := randomTag()
+	if !k.filter().seen(&tag) {
+		t.Fatal("a packet under a dropped key was let through")
+	}
+	if names, _ := filepath.Glob(filepath.Join(dir, "replay-4*")); len(names) != 0 {
+		t.Fatalf("files for a dropped key: %v", names)
+	}
+}
+
+func TestReplaySizingBounds(t *testing.T) {
+	for _, c := range []struct {
+		capacity, wantCap uint64
+		fp, wantFP        float64
+	}{
+		{0, 1, 0, defaultFilterFP}, {10, 10, 1, defaultFilterFP}, {10, 10, 2.5, defaultFilterFP},
+		{10, 10, -1, defaultFilterFP}, {10, 10, 1e-300, minReplayFP}, {5, 5, 0.01, 0.01},
+	} {
+		if gotCap, gotFP := replaySizing(c.capacity, c.fp); gotCap != c.wantCap || gotFP != c.wantFP {
+			t.Errorf("replaySizing(%d, %g) = %d, %g; want %d, %g", c.capacity, c.fp, gotCap, gotFP, c.wantCap, c.wantFP)
+		}
+	}
+}

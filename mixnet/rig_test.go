@@ -1,6 +1,9 @@
 package mixnet_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +11,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"loam/mixnet"
+	"loam/mixnet/directory"
+	"loam/mixnet/link"
+	"loam/onion"
 )
 
 // TestMixRelaysBurstsWithoutLoss sends bursts far larger than a link's
@@ -110,14 +116,31 @@ func TestMixRemembersReplaysAcrossRestart(t *testing.T) {
 		}
 		return m.GetHistogram().GetSampleCount()
 	}
+	replays := func() float64 {
+		return testutil.ToFloat64(mix.Metrics().Drops.WithLabelValues(string(mixnet.DropReplay)))
+	}
+	// The unwrap is counted before the replay check: wait for both.
 	deadline := time.Now().Add(10 * time.Second)
-	for unwrapped() < 2 && time.Now().Before(deadline) {
+	for (unwrapped() < 2 || replays() < 1) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := unwrapped(); n != 2 {
-		t.Fatalf("the restarted mix unwrapped %d packets, want 2", n)
+	if n, got := unwrapped(), replays(); n != 2 || got != 1 {
+		t.Fatalf("the restarted mix unwrapped %d packets and counted %v replays, want 2 and 1", n, got)
 	}
-	if got := testutil.ToFloat64(mix.Metrics().Drops.WithLabelValues(string(mixnet.DropReplay))); got != 1 {
-		t.Fatalf("the restarted mix counted %v replays, want 1", got)
+	r.waitFor(t, 2) // the fresh one went on to the receiver
+}
+
+// TestConfigRefusesReplayRateOutOfRange: a false-positive rate at which a
+// filter cannot be sized is a configuration error, not a stuck worker.
+func TestConfigRefusesReplayRateOutOfRange(t *testing.T) {
+	_, id, _ := ed25519.GenerateKey(rand.Reader)
+	lk, _ := link.GenerateKeyPair()
+	for _, fp := range []float64{1, 1.5, 1e-13} {
+		_, err := mixnet.NewNode(mixnet.Config{Name: "m", Role: directory.RoleMix, Layer: 1, Identity: id, Link: lk,
+			Listen: "127.0.0.1:0", Network: mixnet.Network{Geometry: onion.DefaultGeometry, EpochPeriod: time.Minute},
+			ReplayFP: fp})
+		if err == nil || !strings.Contains(err.Error(), "replay_fp") {
+			t.Errorf("replay rate %g: %v", fp, err)
+		}
 	}
 }

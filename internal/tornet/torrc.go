@@ -181,28 +181,47 @@ var ErrNotPrivate = errors.New("tornet: torrc is not confined to the private tes
 // but 127.0.0.0/8. Every torrc tornet writes passes it, and tests check the
 // torrc of every Loam tor they start with it.
 func CheckPrivate(lines []string) error {
-	var testing, noFallbacks bool
+	var testing, noFallbacks, exitLines bool
+	var lastRule string // of the exit policy, across its lines
 	auths := 0
 	for i, line := range lines {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		key, value, _ := strings.Cut(line, " ")
-		value = strings.TrimSpace(value)
-		switch strings.ToLower(key) {
+		// tor splits a line at any white space, and a key may carry a
+		// "+" (append) or "/" (clear) prefix; includes and continued
+		// lines would hide lines from this check.
+		fields := strings.Fields(line)
+		key := strings.ToLower(strings.TrimLeft(fields[0], "+/"))
+		value := strings.Join(fields[1:], " ")
+		if strings.HasPrefix(key, "%") || strings.HasSuffix(line, "\\") {
+			return fmt.Errorf("%w: line %d %q: includes and continued lines are not allowed", ErrNotPrivate, i+1, line)
+		}
+		switch key {
 		case "testingtornetwork":
 			testing = value == "1"
 		case "usedefaultfallbackdirs":
 			noFallbacks = value == "0"
-		case "dirauthority":
+		case "dirauthority", "dirserver": // the latter, tor's old name for it
 			if err := checkDirAuthority(value); err != nil {
 				return fmt.Errorf("%w: line %d %q: %w", ErrNotPrivate, i+1, line, err)
 			}
 			auths++
 		case "exitpolicy":
-			if err := checkExitPolicy(value); err != nil {
+			rules, err := checkExitPolicy(value)
+			if err != nil {
 				return fmt.Errorf("%w: line %d %q: %w", ErrNotPrivate, i+1, line, err)
+			}
+			if len(rules) > 0 {
+				lastRule = rules[len(rules)-1]
+			}
+			exitLines = true
+		case "exitrelay", "ipv6exit":
+			exitLines = exitLines || value != "0"
+		case "reducedexitpolicy":
+			if value != "0" {
+				return fmt.Errorf("%w: line %d %q exits to the Internet", ErrNotPrivate, i+1, line)
 			}
 		case "fallbackdir", "alternatedirauthority", "alternatebridgeauthority", "bridge",
 			"usebridges", "clienttransportplugin", "httpsproxy", "socks4proxy", "socks5proxy",
@@ -217,38 +236,58 @@ func CheckPrivate(lines []string) error {
 		return fmt.Errorf("%w: no \"UseDefaultFallbackDirs 0\"", ErrNotPrivate)
 	case auths == 0:
 		return fmt.Errorf("%w: no DirAuthority line, so tor would use the public authorities", ErrNotPrivate)
+	case exitLines && !strings.EqualFold(strings.Join(strings.Fields(lastRule), " "), "reject *:*"):
+		// tor appends its default policy to one that does not end in
+		// reject *:*, and the testing mode lets it exit to private nets.
+		return fmt.Errorf("%w: an exit policy must end with \"reject *:*\"", ErrNotPrivate)
 	}
 	return nil
 }
 
-// checkExitPolicy accepts policies that reject, or accept 127.0.0.0/8 (or
-// a part of it) only.
-func checkExitPolicy(value string) error {
+// checkExitPolicy accepts the rules of one ExitPolicy line that reject, or
+// accept 127.0.0.0/8 (or a part of it) only, and returns them.
+func checkExitPolicy(value string) ([]string, error) {
+	var rules []string
 	for _, rule := range strings.Split(value, ",") {
-		action, target, _ := strings.Cut(strings.TrimSpace(rule), " ")
-		if !strings.EqualFold(action, "accept") && !strings.EqualFold(action, "accept6") {
+		fields := strings.Fields(rule)
+		if len(fields) == 0 {
 			continue
 		}
-		host, _, _ := strings.Cut(strings.TrimSpace(target), ":")
+		if len(fields) != 2 {
+			return nil, fmt.Errorf("exit rule %q is not an action and a target", rule)
+		}
+		rules = append(rules, rule)
+		switch strings.ToLower(fields[0]) {
+		case "reject", "reject6":
+			continue
+		case "accept", "accept6":
+		default:
+			return nil, fmt.Errorf("exit rule %q: unknown action", rule)
+		}
+		host := fields[1]
+		if i := strings.LastIndex(host, ":"); i >= 0 {
+			host = host[:i]
+		}
 		prefix, err := netip.ParsePrefix(host)
 		if err != nil {
 			addr, aerr := netip.ParseAddr(host)
 			if aerr != nil {
-				return fmt.Errorf("exit target %q is not an address in %s", host, exitTargets)
+				return nil, fmt.Errorf("exit target %q is not an address in %s", host, exitTargets)
 			}
 			prefix = netip.PrefixFrom(addr, addr.BitLen())
 		}
 		if !netip.MustParsePrefix(exitTargets).Contains(prefix.Addr()) || prefix.Bits() < 8 {
-			return fmt.Errorf("exit target %q reaches past %s", host, exitTargets)
+			return nil, fmt.Errorf("exit target %q reaches past %s", host, exitTargets)
 		}
 	}
-	return nil
+	return rules, nil
 }
 
-// checkDirAuthority accepts "[nickname] [flags] 127.0.0.1:dirport fingerprint".
+// checkDirAuthority accepts "[nickname] [flags] 127.0.0.1:dirport fingerprint"
+// with no address on the line but 127.0.0.1.
 func checkDirAuthority(value string) error {
-	fields := strings.Fields(value)
-	for _, f := range fields {
+	found := false
+	for _, f := range strings.Fields(value) {
 		if strings.HasPrefix(strings.ToLower(f), "ipv6=") {
 			return errors.New("an IPv6 authority address is not allowed")
 		}
@@ -265,7 +304,10 @@ func checkDirAuthority(value string) error {
 		if _, err := strconv.Atoi(port); err != nil {
 			return fmt.Errorf("authority port %q", port)
 		}
-		return nil
+		found = true // and every other address on the line is checked too
 	}
-	return errors.New("no authority address")
+	if !found {
+		return errors.New("no authority address")
+	}
+	return nil
 }

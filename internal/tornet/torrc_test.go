@@ -118,6 +118,20 @@ func TestCheckPrivateRejects(t *testing.T) {
 		"exit lan":          {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy accept 127.0.0.1:*, accept 10.0.0.0/8:*"},
 		"exit wide":         {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy accept 0.0.0.0/0:443"},
 		"exit ipv6":         {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy accept6 [::1]:*"},
+		"exit by tab":       {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy\taccept *:*"},
+		"exit tab in rule":  {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy accept\t*:*"},
+		"exit appended":     {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "+ExitPolicy accept *:*"},
+		"exit no reject":    {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy accept 127.0.0.1:*"},
+		"exit relay only":   {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitRelay 1"},
+		"reduced exit":      {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ReducedExitPolicy 1", "ExitPolicy reject *:*"},
+		"ipv6 exit":         {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "IPv6Exit 1"},
+		"exit any4":         {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy accept *4:*, reject *:*"},
+		"exit odd action":   {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy allow *:*, reject *:*"},
+		"fallback by tab":   {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "FallbackDir\t1.2.3.4:80 orport=443 id=AA"},
+		"proxy appended":    {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "+Socks5Proxy 1.2.3.4:1080"},
+		"include":           {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "%include /etc/tor/torrc.d"},
+		"continued":         {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy reject 1.2.3.4:* \\", "accept *:*"},
+		"old authority":     {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "DirServer moria1 orport=9201 v3ident=AA 128.31.0.39:9231 AA"},
 	} {
 		if err := CheckPrivate(lines); !errors.Is(err, ErrNotPrivate) {
 			t.Errorf("%s: err %v, want ErrNotPrivate", name, err)
@@ -127,7 +141,7 @@ func TestCheckPrivateRejects(t *testing.T) {
 		t.Errorf("a private torrc was refused: %v", err)
 	}
 	if err := CheckPrivate([]string{"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth,
-		"ExitPolicy accept 127.0.0.0/8:*", "ExitPolicy accept 127.0.0.1:80, reject *:*", "ExitPolicy reject *:*"}); err != nil {
+		"ExitRelay 1", "ExitPolicy accept 127.0.0.0/8:*", "ExitPolicy accept 127.0.0.1:80, reject *:*", "ExitPolicy reject *:*"}); err != nil {
 		t.Errorf("an exit to loopback was refused: %v", err)
 	}
 }
@@ -136,6 +150,8 @@ func FuzzCheckPrivate(f *testing.F) {
 	f.Add("TestingTorNetwork 1\nUseDefaultFallbackDirs 0\nDirAuthority a orport=1 no-v2 v3ident=AA 127.0.0.1:7000 AA")
 	f.Add("DirAuthority 127.0.0.1:\nFallbackDir")
 	f.Add("TestingTorNetwork 1\nUseDefaultFallbackDirs 0\nDirAuthority [::1]:80 x")
+	f.Add("TestingTorNetwork 1\nUseDefaultFallbackDirs 0\nDirAuthority a 127.0.0.1:7000 AA\nExitRelay 1\nExitPolicy accept 127.0.0.0/8:*, reject *:*")
+	f.Add("TestingTorNetwork 1\nUseDefaultFallbackDirs 0\nDirAuthority a 127.0.0.1:7000 AA\n+ExitPolicy\taccept *:*")
 	f.Fuzz(func(t *testing.T, torrc string) {
 		lines := strings.Split(torrc, "\n")
 		if err := CheckPrivate(lines); err != nil {
@@ -144,9 +160,22 @@ func FuzzCheckPrivate(f *testing.F) {
 			}
 			return
 		}
-		// Accepted: every authority address must be 127.0.0.1.
+		// Accepted: every authority address must be 127.0.0.1, and no
+		// exit rule may accept a target outside 127.0.0.0/8.
 		for _, l := range lines {
-			key, value, _ := strings.Cut(strings.TrimSpace(l), " ")
+			fields := strings.Fields(l)
+			if len(fields) == 0 {
+				continue
+			}
+			key, value := strings.TrimLeft(fields[0], "+/"), strings.Join(fields[1:], " ")
+			if strings.EqualFold(key, "ExitPolicy") {
+				for _, rule := range strings.Split(value, ",") {
+					rf := strings.Fields(rule)
+					if len(rf) == 2 && strings.HasPrefix(strings.ToLower(rf[0]), "accept") && !strings.HasPrefix(rf[1], "127.") {
+						t.Fatalf("accepted an exit rule %q", rule)
+					}
+				}
+			}
 			if !strings.EqualFold(key, "DirAuthority") {
 				continue
 			}

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"loam/internal/clock"
 )
 
 // Fetcher is how nodes and clients use the directory: it uploads
@@ -37,6 +39,8 @@ type Fetcher struct {
 	Client *http.Client
 	// Logger receives warnings about authorities; nil means slog.Default().
 	Logger *slog.Logger
+	// Clock times the waits between authorities; nil means clock.Real().
+	Clock clock.Clock
 }
 
 const (
@@ -47,6 +51,9 @@ const (
 	// change, and over Tor one stalled stream must not hold a client up
 	// for its whole timeout.
 	currentGrace = 2 * time.Second
+	// fetchHedge is how long Fetch waits for an authority before it asks
+	// the next one as well (one that fails is followed at once).
+	fetchHedge = 2 * time.Second
 )
 
 var defaultClient = &http.Client{Timeout: defaultFetchTimeout}
@@ -77,28 +84,78 @@ func (f *Fetcher) trust() ([]ed25519.PublicKey, int, error) {
 
 // Fetch returns the document of epoch, asking the authorities in random
 // order until one serves a document for that epoch that verifies, and
-// caches it. If none does, the error wraps ErrNoDocument and every
-// authority's answer.
+// caches it: the next authority as soon as one fails, or when one has not
+// answered within fetchHedge (a stalled authority, or a stalled stream
+// through Tor, then costs 2 s rather than a timeout). If none serves it,
+// the error wraps ErrNoDocument and every authority's answer.
 func (f *Fetcher) Fetch(ctx context.Context, epoch uint64) (*Document, error) {
 	keys, t, err := f.trust()
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // the requests still out when one succeeded
+	order := shuffled(len(f.Authorities))
+	answers := make(chan answer, len(order))
+	asked, pending := 0, 0
+	ask := func() {
+		p := f.Authorities[order[asked]]
+		asked++
+		pending++
+		go func() {
+			d, err := f.fetchFrom(ctx, p, strconv.FormatUint(epoch, 10), keys, t)
+			if err == nil && d.Epoch != epoch {
+				err = fmt.Errorf("%w: asked for epoch %d, got %d", ErrMalformed, epoch, d.Epoch)
+			}
+			answers <- answer{p.URL, d, err}
+		}()
+	}
 	var errs []error
-	for _, i := range shuffled(len(f.Authorities)) {
-		p := f.Authorities[i]
-		d, err := f.fetchFrom(ctx, p, strconv.FormatUint(epoch, 10), keys, t)
-		if err == nil && d.Epoch != epoch {
-			err = fmt.Errorf("%w: asked for epoch %d, got %d", ErrMalformed, epoch, d.Epoch)
+	ask()
+	for pending > 0 {
+		hedge, stop := f.after(fetchHedge)
+		select {
+		case a := <-answers:
+			pending--
+			if a.err == nil {
+				stop()
+				f.store(a.doc)
+				return a.doc, nil
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", a.url, a.err))
+			if asked < len(order) {
+				ask()
+			}
+		case <-hedge:
+			if asked < len(order) {
+				ask()
+			}
+		case <-ctx.Done():
+			stop()
+			return nil, fmt.Errorf("%w for epoch %d: %w", ErrNoDocument, epoch, errors.Join(append(errs, ctx.Err())...))
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p.URL, err))
-			continue
-		}
-		f.store(d)
-		return d, nil
+		stop()
 	}
 	return nil, fmt.Errorf("%w for epoch %d: %w", ErrNoDocument, epoch, errors.Join(errs...))
+}
+
+// answer is one authority's answer to a fetch.
+type answer struct {
+	url string
+	doc *Document
+	err error
+}
+
+// after returns a channel closed d from now on the Fetcher's clock, and
+// a function that cancels it.
+func (f *Fetcher) after(d time.Duration) (<-chan struct{}, func()) {
+	clk := f.Clock
+	if clk == nil {
+		clk = clock.Real()
+	}
+	ch := make(chan struct{})
+	t := clk.AfterFunc(d, func() { close(ch) })
+	return ch, func() { t.Stop() }
 }
 
 // Current asks every authority at once for its current document and returns
@@ -111,11 +168,6 @@ func (f *Fetcher) Current(ctx context.Context) (*Document, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // the requests of authorities that missed the grace
-	type answer struct {
-		url string
-		doc *Document
-		err error
-	}
 	answers := make(chan answer, len(f.Authorities))
 	for _, p := range f.Authorities {
 		go func() {
@@ -125,7 +177,9 @@ func (f *Fetcher) Current(ctx context.Context) (*Document, error) {
 	}
 	var best *Document
 	var errs []error
-	var grace <-chan time.Time // runs from the first good answer
+	var grace <-chan struct{} // runs from the first good answer
+	stop := func() {}
+	defer func() { stop() }()
 collect:
 	for range f.Authorities {
 		select {
@@ -134,7 +188,8 @@ collect:
 			case a.err != nil:
 				errs = append(errs, fmt.Errorf("%s: %w", a.url, a.err))
 			case best == nil:
-				best, grace = a.doc, time.After(currentGrace)
+				best = a.doc
+				grace, stop = f.after(currentGrace)
 			case a.doc.Epoch > best.Epoch:
 				best = a.doc
 			}
