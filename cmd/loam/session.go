@@ -29,6 +29,7 @@ const (
 	dirStore     = "store"        // the feed: identity, friends, entries (encrypted)
 	dirDirectory = "directory"    // cached directory documents
 	dirTor       = "tor"          // Tor's state when --tor is used
+	fileTorOnly  = "tor-only"     // present once --tor was used: no run without it
 )
 
 // local is what needs no network: the store and the feed over it.
@@ -113,6 +114,9 @@ func connect(ctx context.Context, g *globals) (*session, error) {
 
 func (s *session) start(ctx context.Context) error {
 	g := s.g
+	if err := torOnly(g); err != nil {
+		return err
+	}
 	lk, err := linkKey(filepath.Join(g.dir, fileLinkKey))
 	if err != nil {
 		return err
@@ -257,4 +261,33 @@ func torHTTP(tr link.Transport) *http.Client {
 		},
 		DisableKeepAlives: true,
 	}}
+}
+
+// errTorOnly refuses a run without --tor in a data directory that used Tor.
+var errTorOnly = errors.New("this identity has used Tor: run with --tor. " +
+	"Without it the gateway and the directory authorities would see your IP address, " +
+	"and the gateway could tie it to every earlier Tor session of this identity " +
+	"(it knows the identity's link key). To stop using Tor for good, remove the file")
+
+// torOnly makes --tor stick to a data directory: the first network command
+// with --tor leaves a mark, and a later one without it is refused before
+// anything leaves the machine.
+func torOnly(g *globals) error {
+	mark := filepath.Join(g.dir, fileTorOnly)
+	if g.tor {
+		if _, err := os.Stat(mark); err == nil {
+			return nil
+		}
+		note := "Loam: this identity reaches the network through Tor; loam refuses to run without --tor while this file exists.\n"
+		if err := os.WriteFile(mark, []byte(note), 0o600); err != nil {
+			return fmt.Errorf("recording that this identity uses Tor: %w", err)
+		}
+		return nil
+	}
+	if _, err := os.Stat(mark); err == nil {
+		return fmt.Errorf("%w %s", errTorOnly, mark)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("checking %s: %w", mark, err)
+	}
+	return nil
 }

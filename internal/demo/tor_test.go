@@ -169,6 +169,12 @@ func TestFeedOverTorIntegration(t *testing.T) {
 	w := watchLoam(t, ctx, bin, dir, "Alice", gw, authorities, "--tor", "post", text, "--attach", picPath)
 	postTime := time.Since(postStart)
 	w.check(t, "Alice's post")
+	// Her identity has used Tor: a run without --tor is refused before it
+	// reaches any server (the authorities' and gateway's sockets would
+	// show it; the command's error says why).
+	if out, err := loamCmd(ctx, bin, dir, "Alice", "sync").CombinedOutput(); err == nil || !strings.Contains(string(out), "run with --tor") {
+		t.Errorf("Alice's sync without --tor after a run with it: %v: %s", err, out)
+	}
 	syncStart := time.Now()
 	w = watchLoam(t, ctx, bin, dir, "Bob", gw, authorities, "--tor", "sync")
 	postToRead := time.Since(postStart)

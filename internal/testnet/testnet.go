@@ -272,17 +272,24 @@ func (n *Network) WaitReady(t testing.TB, c *mixnet.Client) {
 	}
 }
 
-// Close stops every node and authority.
+// Close stops every node and authority. The authorities' HTTP servers shut
+// down first and wait for the requests they are still handling (a
+// descriptor being stored), so nothing writes into the test's directories
+// once Close returns and they are removed.
 func (n *Network) Close() {
 	n.cancel()
 	for _, node := range n.Nodes {
 		node.Close()
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range n.servers {
+		if s.Shutdown(ctx) != nil {
+			s.Close()
+		}
+	}
 	for _, a := range n.Auths {
 		a.Close()
-	}
-	for _, s := range n.servers {
-		s.Close()
 	}
 }
 
