@@ -235,14 +235,20 @@ func (p *pipe) write(b []byte, done, expired <-chan struct{}) (int, error) {
 	written := 0
 	for {
 		p.mu.Lock()
+		// A write whose bytes are all in the buffer has succeeded, even if
+		// the reader took them and closed before this look (as a TCP send
+		// that the peer read before it closed).
 		switch {
+		case written > 0 && written == len(b):
+			p.mu.Unlock()
+			return written, nil
 		case p.rclosed:
 			p.mu.Unlock()
 			return written, io.ErrClosedPipe
 		case p.wclosed:
 			p.mu.Unlock()
 			return written, net.ErrClosed
-		case written == len(b):
+		case written == len(b): // an empty write on an open pipe
 			p.mu.Unlock()
 			return written, nil
 		}
