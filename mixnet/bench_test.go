@@ -446,6 +446,7 @@ func runPeerProcess(b *testing.B, ends *rigEnds, job *peerJob) *peerResult {
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), peerEnv+"="+jobFile)
 	cmd.ExtraFiles = []*os.File{lnFile}
+	cmd.SysProcAttr = peerProcAttr()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	b.ResetTimer()

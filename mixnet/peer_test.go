@@ -158,17 +158,22 @@ type peer struct {
 }
 
 // receive accepts the mix's link and records every packet's α and arrival
-// time; linked learns when the link is up.
+// time; linked learns when the link is up. A link that fails its handshake
+// (the mix gave up on one dialled before this process started, and
+// dialled again) is passed over for the next; ctx ending closes ln.
 func (p *peer) receive(ctx context.Context, ends *rigEnds, linked chan<- error) {
-	raw, err := ends.ln.Accept()
-	if err != nil {
-		linked <- err
-		return
-	}
-	conn, err := link.Server(ctx, raw, ends.recvConfig())
-	if err != nil {
-		linked <- err
-		return
+	stop := context.AfterFunc(ctx, func() { ends.ln.Close() })
+	defer stop()
+	var conn *link.Conn
+	for conn == nil {
+		raw, err := ends.ln.Accept()
+		if err != nil {
+			linked <- err
+			return
+		}
+		if conn, err = link.Server(ctx, raw, ends.recvConfig()); err != nil {
+			raw.Close()
+		}
 	}
 	defer conn.Close()
 	if err := conn.WriteFrame(0x03, nil); err != nil {

@@ -249,6 +249,16 @@ func writeSecret(path string, b []byte) error {
 	return f.Close()
 }
 
+// syncDir makes the entries of dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
 // torHTTP is an HTTP client whose every connection goes through Tor (to
 // the authorities through an exit), so that with --tor no server of the
 // network learns this machine's address, the authorities included. Names go
@@ -279,7 +289,12 @@ func torOnly(g *globals) error {
 			return nil
 		}
 		note := "Loam: this identity reaches the network through Tor; loam refuses to run without --tor while this file exists.\n"
-		if err := os.WriteFile(mark, []byte(note), 0o600); err != nil {
+		// On disk, directory entry included, before anything is sent: a
+		// crash must not forget that this link key has been used over Tor.
+		if err := writeSecret(mark, []byte(note)); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("recording that this identity uses Tor: %w", err)
+		}
+		if err := syncDir(g.dir); err != nil {
 			return fmt.Errorf("recording that this identity uses Tor: %w", err)
 		}
 		return nil

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -198,6 +199,11 @@ func CheckPrivate(lines []string) error {
 		if strings.HasPrefix(key, "%") || strings.HasSuffix(line, "\\") {
 			return fmt.Errorf("%w: line %d %q: includes and continued lines are not allowed", ErrNotPrivate, i+1, line)
 		}
+		// tor also takes any prefix of an option's name for the option:
+		// the names that matter here must be written out in full.
+		if name := abbreviates(key); name != "" {
+			return fmt.Errorf("%w: line %d %q: %q abbreviates %s", ErrNotPrivate, i+1, line, fields[0], name)
+		}
 		switch key {
 		case "testingtornetwork":
 			testing = value == "1"
@@ -242,6 +248,30 @@ func CheckPrivate(lines []string) error {
 		return fmt.Errorf("%w: an exit policy must end with \"reject *:*\"", ErrNotPrivate)
 	}
 	return nil
+}
+
+// guarded are the options, in lower case, that decide which network a tor
+// joins or where it may exit; CheckPrivate reads or refuses each.
+var guarded = []string{
+	"testingtornetwork", "usedefaultfallbackdirs", "dirauthority", "dirserver",
+	"exitpolicy", "exitrelay", "ipv6exit", "reducedexitpolicy",
+	"fallbackdir", "alternatedirauthority", "alternatebridgeauthority", "bridge", "usebridges",
+	"clienttransportplugin", "httpproxy", "httpsproxy", "socks4proxy", "socks5proxy", "tcpproxy",
+	"dirauthorityfallbackrate",
+}
+
+// abbreviates returns the guarded option that key (lower case) is a
+// shortened form of, or "" if it is none (or is one written out in full).
+func abbreviates(key string) string {
+	if slices.Contains(guarded, key) {
+		return ""
+	}
+	for _, name := range guarded {
+		if strings.HasPrefix(name, key) {
+			return name
+		}
+	}
+	return ""
 }
 
 // checkExitPolicy accepts the rules of one ExitPolicy line that reject, or

@@ -132,6 +132,13 @@ func TestCheckPrivateRejects(t *testing.T) {
 		"include":           {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "%include /etc/tor/torrc.d"},
 		"continued":         {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitPolicy reject 1.2.3.4:* \\", "accept *:*"},
 		"old authority":     {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "DirServer moria1 orport=9201 v3ident=AA 128.31.0.39:9231 AA"},
+		"short fallback":    {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "FallbackDi 1.2.3.4:80 orport=443 id=AA"},
+		"short proxy":       {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "Socks5Prox 1.2.3.4:1080"},
+		"short bridges":     {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "UseBridge 1", "Bridg 1.2.3.4:443"},
+		"short alternate":   {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "AlternateDirAuth x 1.2.3.4:80 AA"},
+		"short authority":   {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "DirAuth evil v3ident=BB 128.31.0.39:9131 BB"},
+		"short reduced":     {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ReducedExitPolic 1", "ExitPolicy reject *:*"},
+		"short exit policy": {"TestingTorNetwork 1", "UseDefaultFallbackDirs 0", auth, "ExitRelay 1", "ExitPolic accept *:*", "ExitPolicy reject *:*"},
 	} {
 		if err := CheckPrivate(lines); !errors.Is(err, ErrNotPrivate) {
 			t.Errorf("%s: err %v, want ErrNotPrivate", name, err)
@@ -152,6 +159,7 @@ func FuzzCheckPrivate(f *testing.F) {
 	f.Add("TestingTorNetwork 1\nUseDefaultFallbackDirs 0\nDirAuthority [::1]:80 x")
 	f.Add("TestingTorNetwork 1\nUseDefaultFallbackDirs 0\nDirAuthority a 127.0.0.1:7000 AA\nExitRelay 1\nExitPolicy accept 127.0.0.0/8:*, reject *:*")
 	f.Add("TestingTorNetwork 1\nUseDefaultFallbackDirs 0\nDirAuthority a 127.0.0.1:7000 AA\n+ExitPolicy\taccept *:*")
+	f.Add("TestingTorNetwork 1\nUseDefaultFallbackDirs 0\nDirAuthority a 127.0.0.1:7000 AA\nExitPolic accept *:*\nSocks5Prox 1.2.3.4:1")
 	f.Fuzz(func(t *testing.T, torrc string) {
 		lines := strings.Split(torrc, "\n")
 		if err := CheckPrivate(lines); err != nil {

@@ -14,3 +14,6 @@ func pace(d time.Duration) {
 	for syscall.Nanosleep(&ts, &ts) == syscall.EINTR {
 	}
 }
+
+// peerProcAttr has the kernel kill the traffic peer if the benchmark dies.
+func peerProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }

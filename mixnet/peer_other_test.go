@@ -2,7 +2,10 @@
 
 package mixnet_test
 
-import "time"
+import (
+	"syscall"
+	"time"
+)
 
 // pace sleeps for d: on this system with Go's timer, to the millisecond.
 func pace(d time.Duration) {
@@ -10,3 +13,6 @@ func pace(d time.Duration) {
 		time.Sleep(d)
 	}
 }
+
+// peerProcAttr is nil here: the peer's own timeouts end it.
+func peerProcAttr() *syscall.SysProcAttr { return nil }
