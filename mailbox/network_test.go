@@ -40,6 +40,13 @@ func lossyLinks(loss float64) func(cfg *mixnet.Config) {
 
 func mailboxNetwork(t *testing.T, node func(*mixnet.Config)) *testnet.Network {
 	t.Helper()
+	return mailboxNetworkWith(t, node, nil)
+}
+
+// mailboxNetworkWith is mailboxNetwork whose replica i keeps its blobs in
+// store(i, a memory store) when store is set: a test's wrapper.
+func mailboxNetworkWith(t *testing.T, node func(*mixnet.Config), store func(int, mailbox.Store) mailbox.Store) *testnet.Network {
+	t.Helper()
 	// Epochs of 15 s rather than the test default of 5: the 1,000-message
 	// test runs for minutes beside other heavy tests, and the authorities'
 	// rounds of a 5-s epoch can starve on a loaded 2-core machine. It still
@@ -48,9 +55,12 @@ func mailboxNetwork(t *testing.T, node func(*mixnet.Config)) *testnet.Network {
 	p.EpochPeriod, p.Grace = 15*time.Second, 5*time.Second
 	return testnet.Start(t, testnet.Options{
 		ServiceNodes: 3, Params: p,
-		Services: func(int) map[string]mixnet.Service {
-			store := mailbox.NewMemoryStore(mailbox.DefaultLimits, nil)
-			svc := mailbox.NewService(store, onion.DefaultGeometry, 4, 4096, nil)
+		Services: func(i int) map[string]mixnet.Service {
+			var st mailbox.Store = mailbox.NewMemoryStore(mailbox.DefaultLimits, nil)
+			if store != nil {
+				st = store(i, st)
+			}
+			svc := mailbox.NewService(st, onion.DefaultGeometry, 4, 4096, nil)
 			t.Cleanup(svc.Close)
 			return map[string]mixnet.Service{mailbox.ServiceName: svc}
 		},

@@ -8,10 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"loam/internal/testnet"
 	"loam/mailbox"
-	"loam/mixnet"
-	"loam/onion"
 )
 
 // watchedStore counts the fetches a replica answers and can lose
@@ -36,16 +33,9 @@ func (s *watchedStore) Fetch(id mailbox.ID, cursor uint64, max int) ([]mailbox.E
 // fragments the reader goes on to the third and still rebuilds it.
 func TestSyncUntilReadsTwoReplicasOfThree(t *testing.T) {
 	stores := make([]*watchedStore, 3)
-	p := testnet.TestParameters()
-	p.EpochPeriod, p.Grace = 15*time.Second, 5*time.Second
-	network := testnet.Start(t, testnet.Options{
-		ServiceNodes: 3, Params: p,
-		Services: func(i int) map[string]mixnet.Service {
-			stores[i] = &watchedStore{Store: mailbox.NewMemoryStore(mailbox.DefaultLimits, nil)}
-			svc := mailbox.NewService(stores[i], onion.DefaultGeometry, 4, 4096, nil)
-			t.Cleanup(svc.Close)
-			return map[string]mixnet.Service{mailbox.ServiceName: svc}
-		},
+	network := mailboxNetworkWith(t, nil, func(i int, st mailbox.Store) mailbox.Store {
+		stores[i] = &watchedStore{Store: st}
+		return stores[i]
 	})
 	alice, bob := network.NewClient(t), network.NewClient(t)
 	network.WaitReady(t, alice)

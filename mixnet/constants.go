@@ -17,6 +17,11 @@ const (
 	frameReady byte = 0x03
 )
 
+// MinReplayFP is the lowest false-positive rate a replay filter may be
+// sized for: below it the filter's size grows past any use (k is at most
+// 21). Rates of 1 or more are refused too: sizing would never end.
+const MinReplayFP = 1e-12
+
 // Tunables: defaults an operator may change in the node's configuration.
 const (
 	defaultMaxScheduled   = 1 << 15 // packets held for their delay (about 80 MB at 2457 B)

@@ -59,7 +59,7 @@ func (ks *EpochKeys) openFilter(epoch uint64) *replayFilter {
 	f, restored, moved, err := openReplayFile(path, epoch, ks.capacity, ks.fp)
 	if moved != nil {
 		ks.log.Warn("replay filter file moved aside; this epoch's filter starts empty", "epoch", epoch,
-			"file", path+".bad", "err", moved)
+			"file", path+badSuffix, "err", moved)
 	}
 	if err != nil {
 		ks.log.Error("replay filter kept in memory only: a restart will forget it", "epoch", epoch, "err", err)
@@ -75,6 +75,7 @@ func (ks *EpochKeys) openFilter(epoch uint64) *replayFilter {
 const (
 	keyFilePrefix, keyFileSuffix       = "onion-", ".key"
 	replayFilePrefix, replayFileSuffix = "replay-", ".bloom"
+	badSuffix                          = ".bad" // a filter file moved aside
 )
 
 func (ks *EpochKeys) path(prefix string, epoch uint64, suffix string) string {
@@ -115,10 +116,10 @@ func OpenEpochKeys(dir string, capacity uint64, fp float64) (*EpochKeys, error) 
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if !strings.HasPrefix(name, keyFilePrefix) || !strings.HasSuffix(name, keyFileSuffix) {
+		epoch, named, err := fileEpoch(name, keyFilePrefix, keyFileSuffix)
+		if !named {
 			continue
 		}
-		epoch, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, keyFilePrefix), keyFileSuffix), 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("mixnet: onion key file %s: name is not onion-EPOCH.key", name)
 		}
@@ -156,12 +157,18 @@ func OpenEpochKeys(dir string, capacity uint64, fp float64) (*EpochKeys, error) 
 
 // replayFileEpoch parses the name of a filter file, or of one moved aside.
 func replayFileEpoch(name string) (uint64, bool) {
-	name = strings.TrimSuffix(name, ".bad")
-	if !strings.HasPrefix(name, replayFilePrefix) || !strings.HasSuffix(name, replayFileSuffix) {
-		return 0, false
+	epoch, named, err := fileEpoch(strings.TrimSuffix(name, badSuffix), replayFilePrefix, replayFileSuffix)
+	return epoch, named && err == nil
+}
+
+// fileEpoch parses a file name prefix‖EPOCH‖suffix; named reports whether
+// the name has the prefix and suffix at all.
+func fileEpoch(name, prefix, suffix string) (epoch uint64, named bool, err error) {
+	if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, suffix) {
+		return 0, false, nil
 	}
-	epoch, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, replayFilePrefix), replayFileSuffix), 10, 64)
-	return epoch, err == nil
+	epoch, err = strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, prefix), suffix), 10, 64)
+	return epoch, true, err
 }
 
 func (ks *EpochKeys) newKey(epoch uint64, priv *onion.PrivateKey) *epochKey {
@@ -263,7 +270,7 @@ func (ks *EpochKeys) Drop(before uint64) error {
 			continue
 		}
 		for _, name := range []string{ks.path(keyFilePrefix, e, keyFileSuffix),
-			ks.path(replayFilePrefix, e, replayFileSuffix), ks.path(replayFilePrefix, e, replayFileSuffix+".bad")} {
+			ks.path(replayFilePrefix, e, replayFileSuffix), ks.path(replayFilePrefix, e, replayFileSuffix+badSuffix)} {
 			if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, err)
 			}

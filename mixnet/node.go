@@ -155,8 +155,8 @@ func (c *Config) validate() error {
 	if c.Network.EpochPeriod <= 0 {
 		return errors.New("mixnet: config: network: epoch_period must be positive")
 	}
-	if !(c.ReplayFP >= minReplayFP && c.ReplayFP < 1) {
-		return fmt.Errorf("mixnet: config: replay_fp %v: want a false-positive rate from %g to below 1", c.ReplayFP, minReplayFP)
+	if !(c.ReplayFP >= MinReplayFP && c.ReplayFP < 1) {
+		return fmt.Errorf("mixnet: config: replay_fp %v: want a false-positive rate from %g to below 1", c.ReplayFP, MinReplayFP)
 	}
 	if c.Role != directory.RoleService && len(c.Services) > 0 {
 		return errors.New("mixnet: config: services: only service nodes run services")

@@ -34,22 +34,14 @@ const (
 	maxBloomK = (onion.ReplayTagLen*8 - 64) / 9
 )
 
-// Bounds of the false-positive rate a filter is sized for: below the
-// minimum the size grows past any use (k is at most 21), and at 1 or more
-// sizing never ends.
-const (
-	minReplayFP     = 1e-12
-	defaultFilterFP = 1e-6
-)
-
 // replaySizing puts capacity and fp in range for sizeBlockedBloom: a
 // capacity of 0 is 1, a rate outside (0, 1) the default, one below the
 // minimum the minimum.
 func replaySizing(capacity uint64, fp float64) (uint64, float64) {
 	if !(fp > 0 && fp < 1) {
-		fp = defaultFilterFP
+		fp = defaultReplayFP
 	}
-	return max(capacity, 1), max(fp, minReplayFP)
+	return max(capacity, 1), max(fp, MinReplayFP)
 }
 
 // newReplayFilter sizes a filter for capacity tags at a false-positive rate

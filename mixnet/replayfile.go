@@ -87,7 +87,7 @@ func parseReplayHeader(h []byte, size int64, epoch uint64) (replayGeometry, erro
 // openReplayFile maps the filter file at path for epoch: the one already
 // there if its header holds (its own size then wins over capacity and fp,
 // which only size new filters), else a new one. A file that does not hold
-// is renamed to path+".bad" and replaced; moved says why.
+// is renamed to path+badSuffix and replaced; moved says why.
 func openReplayFile(path string, epoch, capacity uint64, fp float64) (f *replayFilter, restored bool, moved error, err error) {
 	file, err := os.OpenFile(path, os.O_RDWR, 0)
 	switch {
@@ -102,7 +102,7 @@ func openReplayFile(path string, epoch, capacity uint64, fp float64) (f *replayF
 			return f, err == nil, nil, err
 		}
 		file.Close()
-		if err := os.Rename(path, path+".bad"); err != nil {
+		if err := os.Rename(path, path+badSuffix); err != nil {
 			return nil, false, perr, fmt.Errorf("mixnet: moving a bad replay filter file aside: %w", err)
 		}
 		moved = perr

@@ -289,8 +289,8 @@ func TestReplaySizingBounds(t *testing.T) {
 		capacity, wantCap uint64
 		fp, wantFP        float64
 	}{
-		{0, 1, 0, defaultFilterFP}, {10, 10, 1, defaultFilterFP}, {10, 10, 2.5, defaultFilterFP},
-		{10, 10, -1, defaultFilterFP}, {10, 10, 1e-300, minReplayFP}, {5, 5, 0.01, 0.01},
+		{0, 1, 0, defaultReplayFP}, {10, 10, 1, defaultReplayFP}, {10, 10, 2.5, defaultReplayFP},
+		{10, 10, -1, defaultReplayFP}, {10, 10, 1e-300, MinReplayFP}, {5, 5, 0.01, 0.01},
 	} {
 		if gotCap, gotFP := replaySizing(c.capacity, c.fp); gotCap != c.wantCap || gotFP != c.wantFP {
 			t.Errorf("replaySizing(%d, %g) = %d, %g; want %d, %g", c.capacity, c.fp, gotCap, gotFP, c.wantCap, c.wantFP)

@@ -33,7 +33,6 @@ const (
 	maxWorkers        = 1024
 	maxQueue          = 1 << 24
 	maxReplayCapacity = 1 << 32
-	minReplayFP       = 1e-12
 )
 
 // checker collects problems while turning a File into a Config.
@@ -222,9 +221,8 @@ func (k *checker) limits() {
 	if l.ReplayCapacity < 1 || l.ReplayCapacity > maxReplayCapacity {
 		k.bad("limits.replay_capacity", "want 1 to %d tags; got %d", int64(maxReplayCapacity), l.ReplayCapacity)
 	}
-	// Below 1e-12 a filter's size grows past any use (k is at most 21).
-	if !(l.ReplayFP >= minReplayFP && l.ReplayFP < 1) {
-		k.bad("limits.replay_fp", "want a false-positive rate from %g to below 1, such as 1e-6; got %v", minReplayFP, l.ReplayFP)
+	if !(l.ReplayFP >= mixnet.MinReplayFP && l.ReplayFP < 1) {
+		k.bad("limits.replay_fp", "want a false-positive rate from %g to below 1, such as 1e-6; got %v", mixnet.MinReplayFP, l.ReplayFP)
 	}
 	holdFor := k.duration("limits.client_hold_for", l.ClientHoldFor, time.Second, 7*24*time.Hour, false)
 	k.c.Limits = Limits{Workers: l.Workers, Queue: l.Queue, LinkQueue: l.LinkQueue, MaxScheduled: l.MaxScheduled,
